@@ -1,0 +1,449 @@
+"""The ``radgen`` command line: parse arguments, call the Python API, map errors to exit codes.
+
+Exit codes: 0 success, 1 a radgen error (bad input, failed suite, missing catalog object;
+one line on stderr naming the file and the reason), 2 a usage error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from radgen.errors import RadgenError, ValidationFailed
+
+__all__ = ["app", "main"]
+
+log = logging.getLogger("radgen")
+
+app = typer.Typer(
+    name="radgen",
+    help="Radiogenomics data catalog and feature store.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+ingest_app = typer.Typer(help="Ingest DICOM series, masks and omics files.", no_args_is_help=True)
+features_app = typer.Typer(help="Compute radiomic features.", no_args_is_help=True)
+datasets_app = typer.Typer(help="Publish, list and pull versioned datasets.", no_args_is_help=True)
+catalog_app = typer.Typer(help="Maintain the catalog index.", no_args_is_help=True)
+tables_app = typer.Typer(help="List tables and their versions.", no_args_is_help=True)
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(features_app, name="features")
+app.add_typer(datasets_app, name="datasets")
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(tables_app, name="tables")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+CatalogOpt = Annotated[
+    str | None,
+    typer.Option("--catalog", envvar="RADGEN_CATALOG", help="Catalog root: local path or fsspec URL [default: ./radgen-catalog]."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option("--scheduler", envvar="RADGEN_SCHEDULER", help="Dask scheduler address [default: a LocalCluster]."),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or log output.")]
+AllowWarningsOpt = Annotated[
+    bool, typer.Option("--allow-warnings", help="Let warning-level suite failures through the gate.")
+]
+
+
+def _setup_logging(quiet: bool) -> None:
+    from rich.logging import RichHandler
+
+    handler = RichHandler(console=err, show_time=False, show_path=False, markup=False)
+    root_logger = logging.getLogger("radgen")
+    root_logger.handlers[:] = [handler]
+    root_logger.setLevel(logging.ERROR if quiet else logging.WARNING)
+    for noisy in ("distributed", "great_expectations", "bokeh", "tornado", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]:
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
+
+
+def _emit(data: Any, as_json: bool, human: Callable[[], None]) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    else:
+        human()
+
+
+def _frame_table(frame: Any, title: str | None = None) -> Table:
+    table = Table(title=title, show_lines=False)
+    for col in frame.columns:
+        table.add_column(str(col), overflow="fold")
+    for row in frame.itertuples(index=False):
+        table.add_row(*["" if v is None else str(v) for v in row])
+    return table
+
+
+def _catalog(catalog: str | None) -> Any:
+    from radgen.platform.catalog import Catalog
+
+    return Catalog.open(catalog)
+
+
+@app.command()
+def init(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
+    """Create an empty catalog (safe to run again)."""
+    from radgen.platform.catalog import Catalog
+
+    cat = Catalog.init(catalog)
+    _emit(cat.info(), as_json, lambda: out.print(f"catalog ready at {cat.root.url}"))
+
+
+@app.command()
+def demo(
+    catalog: CatalogOpt = None,
+    patients: Annotated[int, typer.Option("--patients", min=2, help="Synthetic patients.")] = 12,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    scheduler: SchedulerOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Generate a synthetic cohort and run the whole pipeline on it."""
+    from radgen.demo import run_demo
+    from radgen.platform.storage import resolve_root
+
+    root = resolve_root(catalog)
+    say: Callable[[str], None] = (lambda line: err.print(f"[dim]demo[/] {line}")) if as_json else (lambda line: out.print(f"• {line}"))
+    summary = run_demo(root.url, n_patients=patients, seed=seed, scheduler=scheduler, say=say)
+    flag = "" if root.url.endswith("radgen-catalog") and Path(root.url) == Path.cwd() / "radgen-catalog" else f" --catalog {root.url}"
+
+    def human() -> None:
+        out.print(f"\n[bold]Done.[/] The catalog is at [cyan]{root.url}[/] (inputs in {summary['cohort']}).")
+        out.print("\nTry next:")
+        out.print(f"  radgen sql{flag} \"select scanner_batch, count(*) from features_radiomics group by 1\"")
+        out.print(f"  radgen lineage{flag} features_radiomics")
+        out.print(f"  radgen datasets pull{flag} demo-cohort@1 --to out/")
+        out.print(f"  python -c \"import radgen; print(radgen.open_catalog('{root.url}').sql('select * from series').head())\"")
+        out.print(f"  duckdb -readonly {root.url}/catalog.duckdb \"select * from features_radiomics limit 5\"")
+
+    _emit(summary, as_json, human)
+
+
+class Fmt(str, Enum):
+    """Output formats of ``radgen sql``."""
+
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="DuckDB SQL over the catalog's tables.")],
+    catalog: CatalogOpt = None,
+    fmt: Annotated[Fmt, typer.Option("--format", help="Output format.")] = Fmt.table,
+    as_json: JsonOpt = False,
+) -> None:
+    """Query the current version of every table with SQL."""
+    frame = _catalog(catalog).sql(query)
+    if as_json or fmt == Fmt.json:
+        sys.stdout.write(frame.to_json(orient="records", date_format="iso", indent=2) + "\n")
+    elif fmt == Fmt.csv:
+        frame.to_csv(sys.stdout, index=False)
+    else:
+        out.print(_frame_table(frame))
+
+
+@ingest_app.command("dicom")
+def ingest_dicom_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="DICOM files or folders (searched recursively).")],
+    catalog: CatalogOpt = None,
+    scheduler: SchedulerOpt = None,
+    allow_warnings: AllowWarningsOpt = False,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Ingest DICOM series: sort by geometry, write Zarr volumes, quarantine bad files."""
+    from radgen.ingestion.dicom import find_files
+    from radgen.ingestion.ingest_dicom import ingest_dicom
+    from radgen.platform.cluster import dask_client
+
+    find_files(paths)  # fail fast on a missing path, before starting a cluster
+    cat = _catalog(catalog)
+    with (
+        cat.run("ingest dicom", {"paths": [str(p) for p in paths]}, allow_warnings=allow_warnings) as run,
+        dask_client(scheduler) as client,
+        _progress(not (quiet or as_json)) as progress,
+    ):
+        report = ingest_dicom(run, paths, client, progress=progress)
+
+    def human() -> None:
+        for s in report.series:
+            out.print(f"ingested {s['series_uid']} {s['modality']} {s['shape']} spacing {s['spacing']} ({s['scanner_batch']})")
+        for uid in report.unchanged:
+            out.print(f"unchanged {uid}")
+        for q in report.quarantined:
+            out.print(f"[yellow]quarantined[/] {q.path}: {q.reason}")
+
+    _emit(report.to_json(), as_json, human)
+
+
+@ingest_app.command("masks")
+def ingest_masks_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="NIfTI masks or folders of them.")],
+    series: Annotated[str | None, typer.Option("--series", help="SeriesInstanceUID the masks lie on.")] = None,
+    catalog: CatalogOpt = None,
+    allow_warnings: AllowWarningsOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest segmentation masks onto the grid of an ingested series."""
+    from radgen.ingestion.masks import ingest_masks
+
+    cat = _catalog(catalog)
+    with cat.run("ingest masks", {"paths": [str(p) for p in paths], "series": series}, allow_warnings=allow_warnings) as run:
+        report = ingest_masks(run, paths, series_uid=series)
+
+    def human() -> None:
+        for r in report.rois:
+            out.print(f"ROI {r['roi_id']} on {r['series_uid']}: {r['n_voxels']} voxels, {r['volume_mm3']:.1f} mm3")
+        for q in report.quarantined:
+            out.print(f"[yellow]quarantined[/] {q.path}: {q.reason}")
+
+    _emit(report.to_json(), as_json, human)
+
+
+class OmicsKind(str, Enum):
+    """Omics file kinds ``radgen ingest omics`` reads."""
+
+    mutations = "mutations"
+    rsem = "rsem"
+    cna_segments = "cna-segments"
+    methylation = "methylation"
+    clinical = "clinical"
+
+
+@ingest_app.command("omics")
+def ingest_omics_cmd(
+    path: Annotated[Path, typer.Argument(help="The omics file (plain or gzipped).")],
+    kind: Annotated[OmicsKind, typer.Option("--kind", help="What the file holds.")],
+    sample_id: Annotated[str | None, typer.Option("--sample-id", help="Sample of a single-sample file (rsem).")] = None,
+    patient_pattern: Annotated[
+        str | None, typer.Option("--patient-pattern", help="Regex whose first group is the patient id of a sample id.")
+    ] = None,
+    id_column: Annotated[str | None, typer.Option("--id-column", help="Patient column of a clinical table.")] = None,
+    catalog: CatalogOpt = None,
+    allow_warnings: AllowWarningsOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest a MAF, SEG, RSEM, methylation or clinical file as tidy tables."""
+    from radgen.ingestion.omics import DEFAULT_PATIENT_PATTERN, ingest_omics
+
+    pattern = patient_pattern or DEFAULT_PATIENT_PATTERN
+    cat = _catalog(catalog)
+    params = {"path": str(path), "kind": kind.value, "sample_id": sample_id, "patient_pattern": pattern, "id_column": id_column}
+    with cat.run("ingest omics", params, allow_warnings=allow_warnings) as run:
+        report = ingest_omics(run, str(path), kind.value, sample_id=sample_id, patient_pattern=pattern, id_column=id_column)
+    _emit(report.to_json(), as_json, lambda: out.print(f"{kind.value}: " + ", ".join(f"{t} +{n} rows" for t, n in report.tables.items())))
+
+
+@features_app.command("compute")
+def features_compute_cmd(
+    config: Annotated[Path | None, typer.Option("--config", help="PyRadiomics-style YAML settings.")] = None,
+    name: Annotated[str, typer.Option("--name", help="Feature set name; the table is features_<name>.")] = "radiomics",
+    catalog: CatalogOpt = None,
+    scheduler: SchedulerOpt = None,
+    allow_warnings: AllowWarningsOpt = False,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Compute features for every ROI on the Dask cluster; commit a new table version."""
+    from radgen.features.compute import compute_features
+    from radgen.features.settings import load_settings
+    from radgen.platform.cluster import dask_client
+
+    settings = load_settings(config)
+    cat = _catalog(catalog)
+    params = {"settings": settings.as_params(), "name": name}
+    with (
+        cat.run("features compute", params, allow_warnings=allow_warnings) as run,
+        dask_client(scheduler) as client,
+        _progress(not (quiet or as_json)) as progress,
+    ):
+        report = compute_features(run, client, settings, name=name, progress=progress)
+    _emit(report.to_json(), as_json, lambda: out.print(f"{report.table}@{report.version}: {report.n_rois} ROIs x {report.n_features} features"))
+
+
+@datasets_app.command("publish")
+def datasets_publish_cmd(
+    name: Annotated[str, typer.Argument(help="Dataset name.")],
+    query: Annotated[str, typer.Option("--sql", help="Query that defines the dataset.")],
+    description: Annotated[str, typer.Option("--description", help="Free text.")] = "",
+    catalog: CatalogOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Freeze a query over the current table versions as a new immutable dataset version."""
+    from radgen.platform.datasets import publish_dataset
+
+    cat = _catalog(catalog)
+    with cat.run("datasets publish", {"name": name, "sql": query, "description": description}) as run:
+        manifest = publish_dataset(run, name, query, description=description)
+    _emit(manifest, as_json, lambda: out.print(f"published {name}@{manifest['version']}: {manifest['n_rows']} rows, tables {manifest['table_versions']}"))
+
+
+@datasets_app.command("list")
+def datasets_list_cmd(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
+    """List published dataset versions."""
+    frame = _catalog(catalog).list_datasets()
+    _emit(frame.to_dict("records"), as_json, lambda: out.print(_frame_table(frame)))
+
+
+class PullFmt(str, Enum):
+    """File formats of ``radgen datasets pull``."""
+
+    parquet = "parquet"
+    csv = "csv"
+
+
+@datasets_app.command("pull")
+def datasets_pull_cmd(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION (NAME alone: the latest version).")],
+    to: Annotated[Path, typer.Option("--to", help="Destination folder.")],
+    fmt: Annotated[PullFmt, typer.Option("--format", help="Data file format.")] = PullFmt.parquet,
+    catalog: CatalogOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy a dataset version to a folder, verifying every file's SHA-256."""
+    from radgen.platform.datasets import parse_ref, pull_dataset
+
+    result = pull_dataset(_catalog(catalog).root, parse_ref(ref), to, fmt=fmt.value)
+    _emit(result, as_json, lambda: out.print(f"pulled {result['dataset']}@{result['version']} to {to}: {len(result['files'])} file(s), every SHA-256 verified"))
+
+
+@tables_app.command("list")
+def tables_list_cmd(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
+    """List tables with their current version and row count."""
+    frame = _catalog(catalog).list_tables()
+    _emit(frame.to_dict("records"), as_json, lambda: out.print(_frame_table(frame)))
+
+
+@tables_app.command("history")
+def tables_history_cmd(name: Annotated[str, typer.Argument(help="Table name.")], catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
+    """Show the versions of a table with their run and suite status."""
+    frame = _catalog(catalog).history(name)
+    _emit(frame.to_dict("records"), as_json, lambda: out.print(_frame_table(frame, title=name)))
+
+
+@app.command()
+def lineage(
+    ref: Annotated[str, typer.Argument(help="TABLE or TABLE@VERSION.")],
+    show_all: Annotated[bool, typer.Option("--all", help="List every input, not the first 10 of each kind.")] = False,
+    catalog: CatalogOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show where a table version came from: run, code version, parameters, inputs."""
+    name, _, version = ref.partition("@")
+    if version and not version.isdigit():
+        raise typer.BadParameter("VERSION must be a whole number", param_hint="REF")
+    trace = _catalog(catalog).lineage(name, int(version) if version else None)
+
+    def human() -> None:
+        run = trace["run"]
+        out.print(f"[bold]{trace['table']}@{trace['version']}[/] (current {trace['current_version']})")
+        out.print(f"  run {run.get('run_id')}: {run.get('command')} ({run.get('status', 'unknown')})")
+        out.print(f"  code version {run.get('code_version')}, parameter hash {run.get('param_hash')}")
+        out.print(f"  suite {trace['suite']['status']}" + "".join(f"; failed {f['expectation']} on {f['column']}" for f in trace["suite"]["failed"]))
+        for kind, items in sorted(trace["inputs"].items()):
+            out.print(f"  {len(items)} input {kind}:")
+            for item in items if show_all else items[:10]:
+                out.print(f"    {item['id']}" + (f"  sha256 {item['sha256'][:16]}…" if item["sha256"] else ""))
+            if not show_all and len(items) > 10:
+                out.print(f"    … {len(items) - 10} more (--all)")
+
+    _emit(trace, as_json, human)
+
+
+@catalog_app.command("rebuild")
+def catalog_rebuild_cmd(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
+    """Rebuild catalog.duckdb from the files under the root alone."""
+    shown = _catalog(catalog).rebuild_index()
+    _emit(shown, as_json, lambda: out.print(f"rebuilt the index: {len(shown)} tables"))
+
+
+@app.command()
+def validate(
+    stage: Annotated[list[str] | None, typer.Option("--stage", help="Stage(s) to check [default: all].")] = None,
+    catalog: CatalogOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the data-quality suites on the current table versions and record the results."""
+    from radgen.validation.catalog_check import validate_catalog
+
+    cat = _catalog(catalog)
+    with cat.run("validate", {"stages": stage or "all"}) as run:
+        results = validate_catalog(run, stage, say=lambda line: err.print(line))
+        failed = [r for r in results if r.status == "failed"]
+        run.message = f"{len(results)} suites, {len(failed)} failed"
+    doc = [{"suite": r.suite, "target": r.target, "status": r.status, "rows": r.n_rows, "failed": [o.describe() for o in r.failures]} for r in results]
+
+    def human() -> None:
+        for r in results:
+            colour = {"passed": "green", "warnings": "yellow", "failed": "red"}[r.status]
+            out.print(f"[{colour}]{r.status:8}[/] {r.suite:10} {r.target} ({len(r.outcomes)} checks, {r.n_rows} rows)")
+            for o in r.failures:
+                out.print(f"           {o.describe()}")
+
+    _emit(doc, as_json, human)
+    if failed:
+        raise RadgenError("validate", f"{len(failed)} suite(s) failed: " + ", ".join(f"{r.suite}:{r.target}" for r in failed))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``radgen`` console script."""
+    args = sys.argv[1:] if argv is None else argv
+    _setup_logging(quiet="--quiet" in args or "-q" in args or "--json" in args)
+    try:
+        app(args=args, standalone_mode=False)
+    except RadgenError as error:
+        if isinstance(error, ValidationFailed) and error.details:
+            for line in error.details:
+                err.print(f"  {line}", markup=False, highlight=False)
+        sys.stderr.write(error.one_line() + "\n")
+        return 1
+    except typer.Exit as done:
+        return int(done.exit_code or 0)
+    except typer.Abort:
+        sys.stderr.write("aborted\n")
+        return 1
+    except Exception as error:  # a click usage error carries its own exit code
+        import click
+
+        if isinstance(error, click.ClickException):
+            error.show()
+            return int(error.exit_code)
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,170 @@
+"""Features of every ROI in the catalog, computed on the Dask cluster.
+
+One task per ROI reads only the ROI's bounding box of the image and mask from Zarr, so
+memory stays bounded by the largest ROI, never the cohort. The coordinator joins the results
+with the scanner metadata of each series and commits one version of ``features_<name>``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from distributed import Client, as_completed
+
+from radgen.errors import InputError, NotFoundError, RadgenError
+from radgen.features.extract import extract, feature_columns
+from radgen.features.settings import Settings
+from radgen.platform import tables
+from radgen.platform.runs import LineageInput, Run, param_hash
+from radgen.platform.storage import Root
+from radgen.platform.volumes import read_region
+from radgen.schemas.tables import SCANNER_COLUMNS
+
+__all__ = ["FeatureReport", "compute_features", "roi_features"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FeatureReport:
+    """What a feature computation committed."""
+
+    table: str
+    version: int | None
+    n_rois: int
+    n_features: int
+    failed: list[dict[str, str]]
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--json`` document."""
+        return {
+            "table": self.table,
+            "version": self.version,
+            "rois": self.n_rois,
+            "features": self.n_features,
+            "failed": self.failed,
+        }
+
+
+def roi_features(
+    root_url: str,
+    roi: Mapping[str, Any],
+    settings: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Features of one ROI, reading only its bounding box (runs on a Dask worker).
+
+    Parameters
+    ----------
+    root_url : str
+        Catalog root.
+    roi : mapping
+        Row of ``rois`` joined with ``series`` (``image_path``, ``mask_path``, ``label``,
+        ``bbox``, ``spacing``).
+    settings : mapping
+        Validated settings as a dict.
+
+    Returns
+    -------
+    dict
+        ``{"roi_id": ..., "features": {...}}`` or ``{"roi_id": ..., "error": reason}``.
+    """
+    root = Root.from_string(root_url)
+    cfg = Settings.model_validate(settings)
+    try:
+        bbox = [int(b) for b in roi["bbox"]]
+        image = read_region(root, roi["image_path"], name="image", bbox=bbox)
+        mask = read_region(root, roi["mask_path"], name="mask", bbox=bbox)
+        values = extract(image, mask, [float(s) for s in roi["spacing"]], cfg.model_copy(
+            update={"setting": cfg.setting.model_copy(update={"label": int(roi["label"])})}
+        ))
+    except RadgenError as err:
+        return {"roi_id": roi["roi_id"], "error": f"{err.path}: {err.reason}"}
+    return {"roi_id": roi["roi_id"], "features": feature_columns(values, cfg)}
+
+
+def _roi_frame(root: Root) -> pd.DataFrame:
+    for name in ("rois", "series"):
+        if not tables.table_exists(root, name) or tables.table_rows(root, name) == 0:
+            raise NotFoundError(name, "no rows yet; ingest images and masks before computing features")
+    rois = tables.read_table(root, "rois").to_pandas()
+    series_cols = ["series_uid", "image_path", "spacing", "scanner_batch", *[f.name for f in SCANNER_COLUMNS]]
+    series = tables.read_table(root, "series", columns=series_cols).to_pandas()
+    return rois.merge(series, on="series_uid", how="inner", validate="many_to_one")
+
+
+def compute_features(
+    run: Run,
+    client: Client,
+    settings: Settings,
+    *,
+    name: str = "radiomics",
+    progress: Callable[[str, int, int], None] | None = None,
+) -> FeatureReport:
+    """Compute features for every ROI and commit them as a new version of ``features_<name>``.
+
+    Parameters
+    ----------
+    run : Run
+        The open run.
+    client : distributed.Client
+        Where the per-ROI tasks run.
+    settings : Settings
+        Extraction settings.
+    name : str
+        Feature set name; the table is ``features_<name>``.
+    progress : callable, optional
+        ``progress(stage, done, total)``.
+
+    Returns
+    -------
+    FeatureReport
+
+    Raises
+    ------
+    InputError
+        No ROI could be computed.
+    """
+    table = f"features_{name}"
+    rois = _roi_frame(run.root)
+    params = settings.as_params()
+    records = rois[["roi_id", "image_path", "mask_path", "label", "bbox", "spacing"]].to_dict("records")
+    futures = client.map(roi_features, [run.root.url] * len(records), records, [params] * len(records), pure=False)
+    results = []
+    for done, future in enumerate(as_completed(futures), start=1):
+        results.append(future.result())
+        if progress is not None:
+            progress("rois", done, len(futures))
+    failed = [{"roi_id": r["roi_id"], "reason": r["error"]} for r in results if "error" in r]
+    good = {r["roi_id"]: r["features"] for r in results if "features" in r}
+    if not good:
+        raise InputError(table, "no ROI could be computed: " + "; ".join(f"{f['roi_id']}: {f['reason']}" for f in failed[:3]))
+    for f in failed:
+        log.warning("%s: %s", f["roi_id"], f["reason"])
+    base_cols = ["subject_id", "series_uid", "roi_id", "scanner_batch", *[f.name for f in SCANNER_COLUMNS]]
+    base = rois[rois["roi_id"].isin(list(good))][base_cols].sort_values("roi_id").reset_index(drop=True)
+    feats = pd.DataFrame([good[r] for r in base["roi_id"]])
+    frame = pd.concat([base, feats], axis=1)
+    frame["feature_set_version"] = f"{run.code_version}:{param_hash(params)}"
+    frame["run_id"] = run.run_id
+    lineage = _lineage(run.root, base)
+    version = run.commit(table, frame, suite="features", mode="overwrite", lineage=lineage)
+    run.message = f"{table}: {len(frame)} ROIs x {feats.shape[1]} features"
+    return FeatureReport(table, version, len(frame), int(feats.shape[1]), failed)
+
+
+def _lineage(root: Root, base: pd.DataFrame) -> list[LineageInput]:
+    uids = sorted(set(base["series_uid"]))
+    inputs = [LineageInput("series", uid) for uid in uids]
+    rois = tables.read_table(root, "rois", columns=["roi_id", "mask_id", "file_sha256"]).to_pandas()
+    used = rois[rois["roi_id"].isin(set(base["roi_id"]))].drop_duplicates("mask_id")
+    inputs += [LineageInput("mask", m, sha) for m, sha in zip(used["mask_id"], used["file_sha256"], strict=True)]
+    inst = tables.read_table(root, "instances", columns=["sop_instance_uid", "series_uid", "file_sha256"]).to_pandas()
+    inst = inst[inst["series_uid"].isin(uids)]
+    inputs += [LineageInput("sop_instance", u, s) for u, s in zip(inst["sop_instance_uid"], inst["file_sha256"], strict=True)]
+    for name in ("series", "rois", "instances"):
+        inputs.append(LineageInput("table", f"{name}@{tables.table_version(root, name)}"))
+    return inputs

@@ -1,0 +1,541 @@
+"""DICOM files -> series -> Zarr volumes, with a quarantine for what cannot be ingested.
+
+Files are grouped by SeriesInstanceUID and sorted by their position projected on the slice
+normal (never by file name or InstanceNumber). The modality LUT (RescaleSlope/Intercept) is
+applied per slice. A series whose slices disagree on orientation or size, repeat a position
+with different pixels, or leave a gap goes to quarantine with the reason; the other series
+are still ingested.
+
+Header reading and volume assembly are plain functions that run on Dask workers; the
+coordinator (:func:`ingest_dicom`) commits the table rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+from radgen.errors import CorruptDicomError, InputError
+from radgen.platform.storage import Root, file_sha256
+from radgen.platform.volumes import write_volume_slices
+
+__all__ = [
+    "DicomHeader",
+    "Quarantined",
+    "SeriesResult",
+    "assemble_series",
+    "find_files",
+    "plausible_range",
+    "read_header",
+    "scanner_batch",
+]
+
+log = logging.getLogger(__name__)
+
+#: Relative tolerance on slice spacing before a series counts as having a gap.
+SPACING_TOLERANCE = 0.01
+#: Orientation cosines may differ by this much between slices of one series.
+ORIENTATION_TOLERANCE = 1e-4
+
+_SCANNER_KEYS = ("modality", "manufacturer", "manufacturer_model_name", "convolution_kernel", "kvp", "magnetic_field_strength")
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """A file or series that was not ingested, and why."""
+
+    path: str
+    reason: str
+    series_uid: str | None = None
+    file_sha256: str | None = None
+
+
+def _text(ds: pydicom.Dataset, keyword: str) -> str | None:
+    value = ds.get(keyword)
+    if value is None or value == "":
+        return None
+    if isinstance(value, pydicom.multival.MultiValue):
+        return "\\".join(str(v) for v in value)
+    return str(value).strip() or None
+
+
+def _number(ds: pydicom.Dataset, keyword: str) -> float | None:
+    value = ds.get(keyword)
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _floats(ds: pydicom.Dataset, keyword: str, n: int) -> tuple[float, ...] | None:
+    value = ds.get(keyword)
+    if value is None:
+        return None
+    try:
+        out = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    return out if len(out) == n else None
+
+
+@dataclass(frozen=True)
+class DicomHeader:
+    """What ingestion needs from one DICOM file, read without its pixels."""
+
+    path: str
+    sha256: str
+    series_uid: str
+    sop_uid: str
+    study_uid: str | None
+    patient_id: str | None
+    modality: str
+    series_description: str | None
+    body_part: str | None
+    rows: int
+    columns: int
+    position: tuple[float, float, float] | None
+    orientation: tuple[float, ...] | None
+    pixel_spacing: tuple[float, float] | None
+    slice_thickness: float | None
+    instance_number: int | None
+    rescale_slope: float
+    rescale_intercept: float
+    bits_stored: int
+    pixel_representation: int
+    transfer_syntax_uid: str | None
+    image_type: str | None
+    units: str | None
+    manufacturer: str | None
+    manufacturer_model_name: str | None
+    software_versions: str | None
+    kvp: float | None
+    convolution_kernel: str | None
+    magnetic_field_strength: float | None
+    repetition_time: float | None
+    echo_time: float | None
+
+    @property
+    def scanner(self) -> dict[str, Any]:
+        """Scanner metadata columns of the series and feature tables."""
+        return {
+            "manufacturer": self.manufacturer,
+            "manufacturer_model_name": self.manufacturer_model_name,
+            "software_versions": self.software_versions,
+            "kvp": self.kvp,
+            "convolution_kernel": self.convolution_kernel,
+            "slice_thickness": self.slice_thickness,
+            "magnetic_field_strength": self.magnetic_field_strength,
+            "repetition_time": self.repetition_time,
+            "echo_time": self.echo_time,
+            "pixel_spacing": None if self.pixel_spacing is None else list(self.pixel_spacing),
+        }
+
+
+def find_files(paths: Sequence[str | Path]) -> list[str]:
+    """Every regular file under `paths` (recursively), sorted, hidden files excluded.
+
+    Raises
+    ------
+    InputError
+        A path does not exist.
+    """
+    found: list[str] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise InputError(str(raw), "no such file or directory")
+        if path.is_file():
+            found.append(str(path.resolve()))
+            continue
+        for item in sorted(path.rglob("*")):
+            if item.is_file() and not any(part.startswith(".") for part in item.relative_to(path).parts):
+                found.append(str(item.resolve()))
+    return sorted(set(found))
+
+
+def read_header(path: str) -> DicomHeader | Quarantined:
+    """Read the header of one file; a :class:`Quarantined` explains files that are unusable.
+
+    Parameters
+    ----------
+    path : str
+        Local path.
+
+    Returns
+    -------
+    DicomHeader or Quarantined
+    """
+    try:
+        digest = file_sha256(path)
+    except OSError as err:
+        return Quarantined(path, f"unreadable: {err.strerror or err}")
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+    except InvalidDicomError:
+        return Quarantined(path, "not DICOM (no DICM preamble or valid header)", file_sha256=digest)
+    except (OSError, EOFError, ValueError, KeyError, TypeError) as err:
+        return Quarantined(path, f"truncated or corrupt header: {err}", file_sha256=digest)
+    series_uid = _text(ds, "SeriesInstanceUID")
+    sop_uid = _text(ds, "SOPInstanceUID")
+    if not series_uid or not sop_uid:
+        return Quarantined(path, "no SeriesInstanceUID or SOPInstanceUID", file_sha256=digest)
+    rows, cols = ds.get("Rows"), ds.get("Columns")
+    if not rows or not cols:
+        return Quarantined(path, "not an image (no Rows/Columns)", series_uid, digest)
+    spacing = _floats(ds, "PixelSpacing", 2)
+    meta = getattr(ds, "file_meta", None)
+    transfer = str(meta.TransferSyntaxUID) if meta is not None and "TransferSyntaxUID" in meta else None
+    instance = ds.get("InstanceNumber")
+    position = _floats(ds, "ImagePositionPatient", 3)
+    return DicomHeader(
+        path=path,
+        sha256=digest,
+        series_uid=series_uid,
+        sop_uid=sop_uid,
+        study_uid=_text(ds, "StudyInstanceUID"),
+        patient_id=_text(ds, "PatientID"),
+        modality=_text(ds, "Modality") or "OT",
+        series_description=_text(ds, "SeriesDescription"),
+        body_part=_text(ds, "BodyPartExamined"),
+        rows=int(rows),
+        columns=int(cols),
+        position=None if position is None else (position[0], position[1], position[2]),
+        orientation=_floats(ds, "ImageOrientationPatient", 6),
+        pixel_spacing=None if spacing is None else (spacing[0], spacing[1]),
+        slice_thickness=_number(ds, "SliceThickness"),
+        instance_number=None if instance in (None, "") else int(instance),
+        rescale_slope=_number(ds, "RescaleSlope") or 1.0,
+        rescale_intercept=_number(ds, "RescaleIntercept") or 0.0,
+        bits_stored=int(ds.get("BitsStored") or ds.get("BitsAllocated") or 16),
+        pixel_representation=int(ds.get("PixelRepresentation") or 0),
+        transfer_syntax_uid=transfer,
+        image_type=_text(ds, "ImageType"),
+        units=_text(ds, "RescaleType") or ("HU" if _text(ds, "Modality") == "CT" else None),
+        manufacturer=_text(ds, "Manufacturer"),
+        manufacturer_model_name=_text(ds, "ManufacturerModelName"),
+        software_versions=_text(ds, "SoftwareVersions"),
+        kvp=_number(ds, "KVP"),
+        convolution_kernel=_text(ds, "ConvolutionKernel"),
+        magnetic_field_strength=_number(ds, "MagneticFieldStrength"),
+        repetition_time=_number(ds, "RepetitionTime"),
+        echo_time=_number(ds, "EchoTime"),
+    )
+
+
+def read_headers(paths: Sequence[str]) -> list[DicomHeader | Quarantined]:
+    """Read many headers (one Dask task handles a batch of files)."""
+    return [read_header(p) for p in paths]
+
+
+def scanner_batch(header_or_row: DicomHeader | dict[str, Any]) -> tuple[str, str]:
+    """Batch id and readable label derived from scanner metadata.
+
+    The batch is the acquisition and reconstruction setup that shifts feature values:
+    modality, manufacturer, model, reconstruction kernel, kVp (CT) and field strength (MR).
+    Slice thickness and pixel spacing stay on every row as covariates instead.
+
+    Returns
+    -------
+    tuple of str
+        ``("sb-1a2b3c4d", "CT | ACME | Scanner 9 | B30f | 120 kV")``.
+    """
+    values = asdict(header_or_row) if isinstance(header_or_row, DicomHeader) else header_or_row
+    parts = [_present(values.get(k)) for k in _SCANNER_KEYS]
+    norm = ["" if v is None else (f"{v:g}" if isinstance(v, float) else str(v).strip().upper()) for v in parts]
+    digest = hashlib.sha256("|".join(norm).encode()).hexdigest()[:8]
+    label_bits = [str(v) for v in parts[:4] if v]
+    if parts[4]:
+        label_bits.append(f"{parts[4]:g} kV")
+    if parts[5]:
+        label_bits.append(f"{parts[5]:g} T")
+    return f"sb-{digest}", " | ".join(label_bits) or "unknown scanner"
+
+
+def _present(value: Any) -> Any:
+    """None for missing values, including the NaN pandas uses for them."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value
+
+
+@dataclass
+class SeriesResult:
+    """What assembling one series produced: rows to commit, or the reason it failed."""
+
+    series_uid: str
+    series_row: dict[str, Any] | None = None
+    instance_rows: list[dict[str, Any]] = field(default_factory=list)
+    image_stats: dict[str, Any] | None = None
+    quarantined: list[Quarantined] = field(default_factory=list)
+
+
+def _normal(orientation: Sequence[float]) -> npt.NDArray[np.float64]:
+    row = np.asarray(orientation[:3], dtype=float)
+    col = np.asarray(orientation[3:], dtype=float)
+    n = np.cross(row, col)
+    norm = float(np.linalg.norm(n))
+    if norm < 1e-6:
+        raise ValueError("degenerate ImageOrientationPatient")
+    return n / norm
+
+
+def _stored_dtype(headers: Sequence[DicomHeader]) -> np.dtype[Any]:
+    """Smallest exact dtype for the rescaled values, decided from the headers alone."""
+    integral = all(
+        float(h.rescale_slope).is_integer() and float(h.rescale_intercept).is_integer() for h in headers
+    )
+    if not integral:
+        return np.dtype(np.float32)
+    lo, hi = 0.0, 0.0
+    for h in headers:
+        bits = max(1, min(h.bits_stored, 32))
+        s_lo, s_hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if h.pixel_representation else (0, 2**bits - 1)
+        ends = [h.rescale_slope * s_lo + h.rescale_intercept, h.rescale_slope * s_hi + h.rescale_intercept]
+        lo, hi = min(lo, *ends), max(hi, *ends)
+    for candidate in (np.int16, np.int32):
+        info = np.iinfo(candidate)
+        if info.min <= lo and hi <= info.max:
+            return np.dtype(candidate)
+    return np.dtype(np.float64)
+
+
+def _pixels(header: DicomHeader) -> npt.NDArray[Any]:
+    try:
+        ds = pydicom.dcmread(header.path)
+        if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+            raise CorruptDicomError(header.path, "no Pixel Data element")
+        arr = ds.pixel_array
+    except CorruptDicomError:
+        raise
+    except NotImplementedError as err:
+        raise CorruptDicomError(header.path, f"unsupported transfer syntax {header.transfer_syntax_uid}: {err}") from err
+    except (OSError, EOFError, ValueError, RuntimeError, AttributeError, KeyError) as err:
+        raise CorruptDicomError(header.path, f"truncated or unreadable pixel data: {err}") from err
+    if arr.shape != (header.rows, header.columns):
+        raise CorruptDicomError(header.path, f"pixel array shape {arr.shape} is not one {header.rows}x{header.columns} frame")
+    return np.asarray(arr)
+
+
+def _rescaled(header: DicomHeader, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
+    raw = _pixels(header)
+    if dtype.kind == "f":
+        return (raw.astype(np.float64) * header.rescale_slope + header.rescale_intercept).astype(dtype)
+    return (raw.astype(np.int64) * int(header.rescale_slope) + int(header.rescale_intercept)).astype(dtype)
+
+
+def _series_folder(headers: Sequence[DicomHeader]) -> str:
+    parents = {str(Path(h.path).parent) for h in headers}
+    return parents.pop() if len(parents) == 1 else str(Path(headers[0].path).parent)
+
+
+def _geometry_problem(headers: Sequence[DicomHeader]) -> str | None:
+    first = headers[0]
+    if any(h.position is None or h.orientation is None for h in headers):
+        return "missing ImagePositionPatient or ImageOrientationPatient"
+    if any((h.rows, h.columns) != (first.rows, first.columns) for h in headers):
+        return "inconsistent image size between slices"
+    ref = np.asarray(first.orientation)
+    if any(np.max(np.abs(np.asarray(h.orientation) - ref)) > ORIENTATION_TOLERANCE for h in headers):
+        return "inconsistent orientation between slices"
+    if any(h.pixel_spacing != first.pixel_spacing for h in headers):
+        return "inconsistent pixel spacing between slices"
+    if first.pixel_spacing is None:
+        return "missing PixelSpacing"
+    return None
+
+
+def assemble_series(
+    headers: Sequence[DicomHeader],
+    root_url: str,
+    *,
+    run_id: str,
+    progress: Callable[[int], None] | None = None,
+) -> SeriesResult:
+    """Sort, check and write one series as a Zarr volume (runs on a Dask worker).
+
+    Parameters
+    ----------
+    headers : sequence of DicomHeader
+        Every file of one SeriesInstanceUID.
+    root_url : str
+        Catalog root (the worker opens its own filesystem).
+    run_id : str
+        Run the rows belong to.
+    progress : callable, optional
+        Called with the number of slices written.
+
+    Returns
+    -------
+    SeriesResult
+        Rows for ``series``/``instances`` and image statistics, or quarantine entries.
+    """
+    uid = headers[0].series_uid
+    folder = _series_folder(headers)
+    result = SeriesResult(series_uid=uid)
+
+    def reject(reason: str) -> SeriesResult:
+        result.quarantined.append(Quarantined(folder, reason, uid))
+        return result
+
+    problem = _geometry_problem(headers)
+    if problem:
+        return reject(problem)
+    first = headers[0]
+    assert first.orientation is not None and first.pixel_spacing is not None
+    normal = _normal(first.orientation)
+    ordered = sorted(headers, key=lambda h: float(np.dot(h.position, normal)))  # type: ignore[arg-type]
+    positions = np.array([float(np.dot(h.position, normal)) for h in ordered])  # type: ignore[arg-type]
+
+    dtype = _stored_dtype(ordered)
+    # Duplicate positions: identical pixels are the same slice twice; different pixels are an error.
+    keep: list[DicomHeader] = [ordered[0]]
+    keep_pos = [positions[0]]
+    for h, pos in zip(ordered[1:], positions[1:], strict=True):
+        if abs(pos - keep_pos[-1]) < 1e-3:
+            prev = keep[-1]
+            try:
+                same = np.array_equal(_rescaled(prev, dtype), _rescaled(h, dtype))
+            except CorruptDicomError as err:
+                return reject(f"{err.path}: {err.reason}")
+            if not same:
+                return reject(f"duplicate position {pos:.3f} mm with different pixels: {prev.path}, {h.path}")
+            log.info("%s: %s duplicates %s; kept one", uid, h.path, prev.path)
+            continue
+        keep.append(h)
+        keep_pos.append(pos)
+    ordered, positions = keep, np.asarray(keep_pos)
+
+    if len(ordered) > 1:
+        gaps = np.diff(positions)
+        step = float(np.median(gaps))
+        if step <= 0:
+            return reject("slices share one position")
+        worst = float(np.max(np.abs(gaps - step)))
+        if worst > max(SPACING_TOLERANCE * step, 1e-3):
+            at = int(np.argmax(np.abs(gaps - step)))
+            return reject(
+                f"uneven slice spacing (missing slice?): gap of {gaps[at]:.3f} mm after slice {at} "
+                f"where {step:.3f} mm is typical"
+            )
+        spacing_cv = float(np.std(gaps) / step)
+    else:
+        step = float(first.slice_thickness or 1.0)
+        spacing_cv = 0.0
+
+    shape = (len(ordered), first.rows, first.columns)
+    row_dir = np.asarray(first.orientation[:3])
+    col_dir = np.asarray(first.orientation[3:])
+    direction = np.column_stack([row_dir, col_dir, normal])
+    spacing = [step, float(first.pixel_spacing[0]), float(first.pixel_spacing[1])]
+    stats = {"n_voxels": 0, "n_nonfinite": 0, "min_value": np.inf, "max_value": -np.inf}
+
+    def planes() -> Iterator[npt.NDArray[Any]]:
+        for i, h in enumerate(ordered):
+            plane = _rescaled(h, dtype)
+            finite = np.isfinite(plane) if dtype.kind == "f" else np.ones(plane.shape, dtype=bool)
+            stats["n_voxels"] += int(plane.size)
+            stats["n_nonfinite"] += int(plane.size - int(finite.sum()))
+            if finite.any():
+                stats["min_value"] = min(stats["min_value"], float(plane[finite].min()))
+                stats["max_value"] = max(stats["max_value"], float(plane[finite].max()))
+            if progress is not None:
+                progress(i + 1)
+            yield plane
+
+    rel = f"images/{uid}.zarr"
+    attrs = {
+        "series_uid": uid,
+        "spacing": spacing,
+        "origin": [float(v) for v in ordered[0].position],  # type: ignore[union-attr]
+        "direction": direction.tolist(),
+        "modality": first.modality,
+        "units": first.units,
+        "rescale": [[h.rescale_slope, h.rescale_intercept] for h in ordered],
+        "sop_instance_uids": [h.sop_uid for h in ordered],
+        "run_id": run_id,
+    }
+    root = Root.from_string(root_url)
+    try:
+        write_volume_slices(root, rel, planes(), shape=shape, dtype=dtype, name="image", attrs=attrs)
+    except CorruptDicomError as err:
+        return reject(f"{err.path}: {err.reason}")
+
+    now = dt.datetime.now(dt.UTC)
+    batch, _ = scanner_batch(first)
+    content = hashlib.sha256("".join(sorted(h.sha256 for h in headers)).encode()).hexdigest()
+    result.series_row = {
+        "series_uid": uid,
+        "study_uid": first.study_uid,
+        "subject_id": first.patient_id,
+        "modality": first.modality,
+        "series_description": first.series_description,
+        "body_part": first.body_part,
+        "n_instances": len(ordered),
+        "shape": list(shape),
+        "spacing": spacing,
+        "origin": attrs["origin"],
+        "direction": direction.ravel().tolist(),
+        "units": first.units,
+        "image_path": rel,
+        "content_sha256": content,
+        **first.scanner,
+        "scanner_batch": batch,
+        "run_id": run_id,
+        "ingested_at": now,
+    }
+    result.instance_rows = [
+        {
+            "sop_instance_uid": h.sop_uid,
+            "series_uid": uid,
+            "slice_index": i,
+            "instance_number": h.instance_number,
+            "position": list(h.position) if h.position else None,
+            "rescale_slope": h.rescale_slope,
+            "rescale_intercept": h.rescale_intercept,
+            "transfer_syntax_uid": h.transfer_syntax_uid,
+            "source_path": h.path,
+            "file_sha256": h.sha256,
+            "run_id": run_id,
+        }
+        for i, h in enumerate(ordered)
+    ]
+    plausible = plausible_range(first.modality, stats["min_value"], stats["max_value"])
+    result.image_stats = {
+        "series_uid": uid,
+        "modality": first.modality,
+        **stats,
+        "spacing_cv": spacing_cv,
+        "in_plausible_range": plausible,
+    }
+    return result
+
+
+def plausible_range(modality: str, lo: float, hi: float) -> bool:
+    """Whether the value range is plausible for the modality (CT: Hounsfield units)."""
+    if modality == "CT":
+        return lo >= -3024 and hi <= 30000
+    if modality == "PT":
+        return lo >= 0
+    return True
+
+
+def group_by_series(headers: Iterable[DicomHeader]) -> dict[str, list[DicomHeader]]:
+    """Headers grouped by SeriesInstanceUID, each group ordered by path."""
+    groups: dict[str, list[DicomHeader]] = defaultdict(list)
+    for h in headers:
+        groups[h.series_uid].append(h)
+    return {uid: sorted(items, key=lambda h: h.path) for uid, items in sorted(groups.items())}

@@ -1,0 +1,339 @@
+"""Published datasets: a query frozen over pinned table versions, verified by SHA-256.
+
+``ROOT/datasets/<name>/<version>/`` holds the result as Parquet under ``data/`` and a
+``manifest.json`` listing every file with its size and SHA-256, the pinned table versions,
+the SQL, the code version, the parameter hash, the suite result, the row count and the
+schema. Versions are integers from 1, immutable and never overwritten.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import logging
+import re
+import shutil
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from radgen.errors import CatalogError, ConfigError, IntegrityError, NotFoundError
+from radgen.platform import tables
+from radgen.platform.runs import Run, canonical_json
+from radgen.platform.storage import Root
+
+__all__ = [
+    "DATASET_NAME",
+    "DatasetRef",
+    "list_datasets",
+    "parse_ref",
+    "publish_dataset",
+    "pull_dataset",
+    "query_pinned",
+    "read_dataset",
+]
+
+log = logging.getLogger(__name__)
+
+DATASET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+DATASETS_DIR = "datasets"
+MANIFEST = "manifest.json"
+_ROWS_PER_FILE = 1_000_000
+_BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """A dataset name and version (None = latest)."""
+
+    name: str
+    version: int | None = None
+
+    def __str__(self) -> str:
+        return self.name if self.version is None else f"{self.name}@{self.version}"
+
+
+def parse_ref(text: str) -> DatasetRef:
+    """Parse ``NAME@VERSION`` (or ``NAME`` for the latest version).
+
+    Examples
+    --------
+    >>> parse_ref("demo-cohort@1")
+    DatasetRef(name='demo-cohort', version=1)
+    """
+    name, sep, version = text.partition("@")
+    if not DATASET_NAME.match(name):
+        raise ConfigError(text, "dataset names are lower case letters, digits, '.', '_' and '-'")
+    if not sep:
+        return DatasetRef(name)
+    if not version.isdigit() or int(version) < 1:
+        raise ConfigError(text, "a dataset version is a whole number from 1")
+    return DatasetRef(name, int(version))
+
+
+def _versions(root: Root, name: str) -> list[int]:
+    return sorted(int(v) for v in root.listdir(DATASETS_DIR, name) if v.isdigit())
+
+
+def _resolve(root: Root, ref: DatasetRef) -> int:
+    versions = _versions(root, ref.name)
+    if not versions:
+        raise NotFoundError(ref.name, "no such dataset; see `radgen datasets list`")
+    if ref.version is None:
+        return versions[-1]
+    if ref.version not in versions:
+        raise NotFoundError(str(ref), f"no such version; published versions are {versions}")
+    return ref.version
+
+
+def query_pinned(root: Root, sql: str, pins: dict[str, int]) -> pa.Table:
+    """Run `sql` on the given table versions only, in a private in-memory DuckDB.
+
+    Parameters
+    ----------
+    root : Root
+        Catalog root.
+    sql : str
+        A SELECT over catalog tables.
+    pins : dict of str to int
+        Table name -> version each name resolves to.
+
+    Returns
+    -------
+    pyarrow.Table
+    """
+    con = duckdb.connect(":memory:")
+    try:
+        if not root.is_local:
+            con.register_filesystem(root.fs)
+        for name, version in pins.items():
+            data = tables.read_table(root, name, version=version)
+            con.register(f"_pin_{name}", data)
+            con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM "_pin_{name}"')
+        try:
+            result: pa.Table = con.sql(sql).to_arrow_table()
+        except duckdb.Error as err:
+            raise ConfigError(sql, f"query failed: {err}") from err
+    finally:
+        con.close()
+    return result
+
+
+def _pins_for(root: Root, sql: str) -> dict[str, int]:
+    try:
+        referenced = duckdb.get_table_names(sql)
+    except duckdb.Error as err:
+        raise ConfigError(sql, f"not a valid query: {err}") from err
+    known = set(tables.list_tables(root))
+    missing = sorted(set(referenced) - known)
+    if missing:
+        raise NotFoundError(", ".join(missing), "no such table in this catalog")
+    if not referenced:
+        raise ConfigError(sql, "the query reads no catalog table")
+    return {name: tables.table_version(root, name) for name in sorted(referenced)}
+
+
+def _parquet_bytes(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue()
+
+
+def publish_dataset(run: Run, name: str, sql: str, *, description: str = "") -> dict[str, Any]:
+    """Freeze `sql` over the current table versions as the next version of dataset `name`.
+
+    Parameters
+    ----------
+    run : Run
+        The open run.
+    name : str
+        Dataset name.
+    sql : str
+        Query over catalog tables.
+    description : str
+        Free text stored in the manifest.
+
+    Returns
+    -------
+    dict
+        The manifest.
+    """
+    root = run.root
+    if not DATASET_NAME.match(name):
+        raise ConfigError(name, "dataset names are lower case letters, digits, '.', '_' and '-'")
+    pins = _pins_for(root, sql)
+    result = query_pinned(root, sql, pins)
+    suite = run.validate("datasets", result.to_pandas(), target=f"dataset {name}")
+    version = (_versions(root, name) or [0])[-1] + 1
+    staging = f"{DATASETS_DIR}/{name}/.tmp-{uuid.uuid4().hex}"
+    files = []
+    for i, start in enumerate(range(0, max(result.num_rows, 1), _ROWS_PER_FILE)):
+        part = result.slice(start, _ROWS_PER_FILE)
+        data = _parquet_bytes(part)
+        rel = f"data/part-{i:05d}.parquet"
+        root.write_bytes(data, staging, rel)
+        files.append({"path": rel, "size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "rows": part.num_rows})
+    manifest = {
+        "name": name,
+        "version": version,
+        "description": description,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(),
+        "sql": sql,
+        "table_versions": pins,
+        "n_rows": result.num_rows,
+        "schema": [{"name": f.name, "type": str(f.type)} for f in result.schema],
+        "files": files,
+        "code_version": run.code_version,
+        "param_hash": run.param_hash,
+        "run_id": run.run_id,
+        "suite": {"name": suite.suite, "status": suite.status, "checks": len(suite.outcomes)},
+    }
+    manifest_bytes = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+    root.write_bytes(manifest_bytes, staging, MANIFEST)
+    final = f"{DATASETS_DIR}/{name}/{version}"
+    if root.exists(final):
+        root.remove(staging)
+        raise CatalogError(f"{name}@{version}", "was published concurrently; publish again")
+    root.move((staging,), (final,))
+    row = {
+        "name": name,
+        "version": version,
+        "description": description,
+        "sql": sql,
+        "n_rows": result.num_rows,
+        "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest(),
+        "table_versions": canonical_json(pins),
+        "path": final,
+        "run_id": run.run_id,
+        "published_at": dt.datetime.now(dt.UTC),
+    }
+    from radgen.platform.runs import LineageInput
+
+    run.commit(
+        "datasets",
+        pd.DataFrame([row]),
+        suite="datasets",
+        lineage=[LineageInput("table", f"{t}@{v}") for t, v in pins.items()],
+    )
+    run.message = f"published {name}@{version} ({result.num_rows} rows)"
+    return manifest
+
+
+def _manifest(root: Root, name: str, version: int) -> tuple[dict[str, Any], bytes]:
+    raw = root.read_bytes(DATASETS_DIR, name, str(version), MANIFEST)
+    expected = _recorded_manifest_hash(root, name, version)
+    actual = hashlib.sha256(raw).hexdigest()
+    if expected is not None and expected != actual:
+        raise IntegrityError(root.uri(DATASETS_DIR, name, str(version), MANIFEST), f"SHA-256 {actual} does not match the recorded {expected}")
+    return json.loads(raw), raw
+
+
+def _recorded_manifest_hash(root: Root, name: str, version: int) -> str | None:
+    if not tables.table_exists(root, "datasets"):
+        return None
+    frame = tables.read_table(root, "datasets", columns=["name", "version", "manifest_sha256"]).to_pandas()
+    hit = frame[(frame["name"] == name) & (frame["version"] == version)]
+    return None if hit.empty else str(hit["manifest_sha256"].iloc[0])
+
+
+def _verified_bytes(root: Root, base: str, entry: dict[str, Any]) -> bytes:
+    data = root.read_bytes(base, entry["path"])
+    digest = hashlib.sha256(data).hexdigest()
+    if len(data) != int(entry["size"]) or digest != entry["sha256"]:
+        raise IntegrityError(
+            root.uri(base, entry["path"]),
+            f"SHA-256 {digest} ({len(data)} bytes) does not match the manifest's {entry['sha256']} ({entry['size']} bytes)",
+        )
+    return data
+
+
+def pull_dataset(
+    root: Root, ref: DatasetRef, to: str | Path, *, fmt: Literal["parquet", "csv"] = "parquet"
+) -> dict[str, Any]:
+    """Copy a dataset version to `to`, verifying every file's SHA-256 against its manifest.
+
+    Parameters
+    ----------
+    root : Root
+        Catalog root.
+    ref : DatasetRef
+        Dataset and version (latest when None).
+    to : path-like
+        Destination folder (created); receives ``manifest.json`` and ``data/``.
+    fmt : {"parquet", "csv"}
+        Format of the data files written; CSV is converted from the verified Parquet.
+
+    Returns
+    -------
+    dict
+        ``{"dataset", "version", "files": [{"path", "sha256", "size"}], "verified": True}``.
+
+    Raises
+    ------
+    IntegrityError
+        A stored file does not match its recorded hash; nothing partial is left behind.
+    """
+    version = _resolve(root, ref)
+    manifest, raw = _manifest(root, ref.name, version)
+    base = f"{DATASETS_DIR}/{ref.name}/{version}"
+    target = Path(to)
+    verified = [(entry, _verified_bytes(root, base, entry)) for entry in manifest["files"]]
+    written = []
+    staging = target / f".radgen-pull-{uuid.uuid4().hex}"
+    try:
+        (staging / "data").mkdir(parents=True, exist_ok=True)
+        (staging / MANIFEST).write_bytes(raw)
+        for entry, data in verified:
+            if fmt == "parquet":
+                out_rel, payload = entry["path"], data
+            else:
+                sink = io.BytesIO()
+                pacsv.write_csv(pq.read_table(io.BytesIO(data)), sink)
+                out_rel, payload = str(Path(entry["path"]).with_suffix(".csv")), sink.getvalue()
+            (staging / out_rel).write_bytes(payload)
+            written.append({"path": out_rel, "size": len(payload), "sha256": hashlib.sha256(payload).hexdigest()})
+        for item in [MANIFEST, *[w["path"] for w in written]]:
+            dest = target / item
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            (staging / item).replace(dest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return {"dataset": ref.name, "version": version, "files": written, "verified": True, "to": str(target)}
+
+
+def read_dataset(root: Root, ref: DatasetRef) -> pa.Table:
+    """Read a dataset version into memory after verifying every file's hash."""
+    version = _resolve(root, ref)
+    manifest, _ = _manifest(root, ref.name, version)
+    base = f"{DATASETS_DIR}/{ref.name}/{version}"
+    parts = [pq.read_table(io.BytesIO(_verified_bytes(root, base, e))) for e in manifest["files"]]
+    return pa.concat_tables(parts) if parts else pa.table({})
+
+
+def dataset_files(root: Root, ref: DatasetRef) -> Sequence[str]:
+    """URIs of the verified data files of a dataset version (for Dask readers)."""
+    version = _resolve(root, ref)
+    manifest, _ = _manifest(root, ref.name, version)
+    base = f"{DATASETS_DIR}/{ref.name}/{version}"
+    for entry in manifest["files"]:
+        _verified_bytes(root, base, entry)
+    return [root.uri(base, e["path"]) for e in manifest["files"]]
+
+
+def list_datasets(root: Root) -> pd.DataFrame:
+    """Every published dataset version (from the ``datasets`` table)."""
+    if not tables.table_exists(root, "datasets"):
+        return pd.DataFrame(columns=["name", "version", "n_rows", "published_at", "description"])
+    frame = tables.read_table(root, "datasets").to_pandas()
+    cols = ["name", "version", "n_rows", "published_at", "description", "table_versions"]
+    return frame[cols].sort_values(["name", "version"]).reset_index(drop=True)

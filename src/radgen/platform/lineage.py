@@ -1,0 +1,82 @@
+"""Where a table version came from: its run, code version, parameters, suite and inputs."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+from radgen.errors import NotFoundError
+from radgen.platform import tables
+from radgen.platform.storage import Root
+
+__all__ = ["trace"]
+
+
+def _commit_info(root: Root, name: str, version: int) -> dict[str, Any]:
+    for entry in tables.table_history(root, name):
+        if int(entry.get("version", -1)) == version:
+            return entry
+    raise NotFoundError(f"{name}@{version}", "no such version")
+
+
+def trace(root: Root, name: str, version: int | None = None) -> dict[str, Any]:
+    """Lineage of one version of table `name`.
+
+    Parameters
+    ----------
+    root : Root
+        Catalog root.
+    name : str
+        Table name.
+    version : int, optional
+        Version; current when None.
+
+    Returns
+    -------
+    dict
+        ``table``, ``version``, ``run`` (id, command, status, code version, parameter hash,
+        parameters), ``suite`` (status recorded with the commit and the failed checks of that
+        run), and ``inputs`` grouped by kind (each a list of ``{"id", "sha256"}``).
+    """
+    current = tables.table_version(root, name)
+    version = current if version is None else version
+    info = _commit_info(root, name, version)
+    run_id = info.get("run_id")
+    run: dict[str, Any] = {
+        "run_id": run_id,
+        "command": info.get("command"),
+        "code_version": info.get("code_version"),
+        "param_hash": info.get("param_hash"),
+    }
+    if run_id and tables.table_exists(root, "runs"):
+        runs = tables.read_table(root, "runs").to_pandas()
+        hit = runs[runs["run_id"] == run_id]
+        if not hit.empty:
+            rec = hit.iloc[0]
+            run.update(
+                status=rec["status"],
+                params=json.loads(rec["params_json"]),
+                started_at=str(rec["started_at"]),
+                message=rec["message"],
+            )
+    failed: list[dict[str, Any]] = []
+    if run_id and tables.table_exists(root, "quality_results"):
+        qr = tables.read_table(root, "quality_results").to_pandas()
+        mine = qr[(qr["run_id"] == run_id) & (qr["target"] == name) & (~qr["success"])]
+        failed = mine[["suite", "expectation", "column", "severity"]].to_dict("records")
+    inputs: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    if tables.table_exists(root, "lineage"):
+        lin = tables.read_table(root, "lineage").to_pandas()
+        mine = lin[(lin["output_table"] == name) & (lin["output_version"] == version)]
+        for rec in mine.to_dict("records"):
+            inputs[rec["input_kind"]].append({"id": rec["input_id"], "sha256": rec["input_sha256"]})
+    return {
+        "table": name,
+        "version": version,
+        "current_version": current,
+        "committed_at": info.get("timestamp"),
+        "run": run,
+        "suite": {"status": info.get("suite"), "failed": failed},
+        "inputs": dict(inputs),
+    }

@@ -1,0 +1,275 @@
+"""Runs: the unit of work that commits table versions, with lineage and suite results.
+
+A :class:`Run` is opened by every command that writes. Each table it commits passes its
+validation suite first (the gate), becomes one new Delta version with the run's metadata,
+gets lineage rows naming its inputs, and has its SQL view refreshed. When the run ends, one
+row goes to ``runs`` and the suite results to ``quality_results``, whether it succeeded or
+not, so a rejected commit is still explained in the catalog.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import pyarrow as pa
+
+from radgen._version import code_version
+from radgen.errors import RadgenError, ValidationFailed
+from radgen.platform import index, tables
+from radgen.platform.tables import WriteMode
+from radgen.schemas.tables import key_columns, schema_for
+
+if TYPE_CHECKING:
+    from radgen.platform.storage import Root
+    from radgen.validation.gate import SuiteResult
+
+__all__ = ["LineageInput", "Run", "canonical_json", "new_run_id", "param_hash"]
+
+log = logging.getLogger(__name__)
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    """A sortable, unique run id such as ``r-20261127T025201Z-3f9a1c``."""
+    now = now or dt.datetime.now(dt.UTC)
+    return f"r-{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+
+
+def canonical_json(obj: Any) -> str:
+    """JSON with sorted keys and no whitespace: equal inputs give equal bytes."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def param_hash(params: Mapping[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of `params` (first 16 hex digits)."""
+    return hashlib.sha256(canonical_json(params).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class LineageInput:
+    """One input of a committed table version.
+
+    Parameters
+    ----------
+    kind : str
+        ``series``, ``sop_instance``, ``mask``, ``file`` or ``table``.
+    id : str
+        UID, path, or ``table@version``.
+    sha256 : str, optional
+        Content hash when known.
+    """
+
+    kind: str
+    id: str
+    sha256: str | None = None
+
+
+@dataclass
+class Run:
+    """A unit of work that commits table versions.
+
+    Use as a context manager; see the module docstring. Parameters are recorded as given.
+
+    Parameters
+    ----------
+    root : Root
+        Catalog root.
+    command : str
+        What runs, e.g. ``"ingest dicom"``.
+    params : mapping
+        Parameters that determine the output; hashed into ``param_hash``.
+    allow_warnings : bool, default False
+        Let warning-level expectation failures through the gate.
+    """
+
+    root: Root
+    command: str
+    params: Mapping[str, Any]
+    allow_warnings: bool = False
+    run_id: str = field(default_factory=new_run_id)
+    started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    outputs: dict[str, int] = field(default_factory=dict)
+    suite_results: list[SuiteResult] = field(default_factory=list)
+    message: str = ""
+
+    @property
+    def param_hash(self) -> str:
+        """Hash of the run's parameters."""
+        return param_hash(self.params)
+
+    @property
+    def code_version(self) -> str:
+        """Version of the code doing the run."""
+        return code_version()
+
+    def __enter__(self) -> Run:
+        log.info("run %s: %s", self.run_id, self.command)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            status = "succeeded"
+        elif isinstance(exc, ValidationFailed):
+            status = "rejected"
+        else:
+            status = "failed"
+        message = self.message if exc is None else str(exc)
+        try:
+            self._finish(status, message)
+        except RadgenError:
+            if exc is None:
+                raise
+            log.exception("could not record run %s after an error", self.run_id)
+
+    def commit_metadata(self, suite: SuiteResult | None) -> dict[str, str]:
+        """Delta commit metadata for a table version written by this run."""
+        return {
+            "run_id": self.run_id,
+            "command": self.command,
+            "code_version": self.code_version,
+            "param_hash": self.param_hash,
+            "suite": "none" if suite is None else suite.status,
+        }
+
+    def validate(self, stage: str, data: pd.DataFrame, *, target: str) -> SuiteResult:
+        """Run the suite of `stage` on `data`, keep the result, raise if it blocks.
+
+        Raises
+        ------
+        ValidationFailed
+            A critical expectation failed (or a warning one, unless allowed).
+        """
+        from radgen.validation.gate import run_suite
+
+        result = run_suite(stage, data, target=target)
+        self.suite_results.append(result)
+        result.raise_if_blocking(allow_warnings=self.allow_warnings)
+        return result
+
+    def commit(
+        self,
+        name: str,
+        data: pa.Table | pd.DataFrame,
+        *,
+        suite: str | None,
+        mode: WriteMode = "append",
+        only_new: bool = True,
+        lineage: Iterable[LineageInput] = (),
+    ) -> int | None:
+        """Validate and commit `data` as a new version of table `name`.
+
+        Parameters
+        ----------
+        name : str
+            Table name.
+        data : pyarrow.Table or pandas.DataFrame
+            Rows to commit.
+        suite : str or None
+            Validation suite (stage) the rows must pass; None only for the bookkeeping
+            tables of the platform itself.
+        mode : {"append", "overwrite"}
+            Add rows, or replace the table's content with `data`.
+        only_new : bool, default True
+            In append mode, drop rows whose key columns are already in the table, so a
+            rerun changes nothing.
+        lineage : iterable of LineageInput
+            Inputs of this version.
+
+        Returns
+        -------
+        int or None
+            The committed version, or None when nothing was new.
+        """
+        table = data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
+        table = tables.conform(name, table)
+        if mode == "append" and only_new:
+            table = _drop_existing(self.root, name, table)
+            if table.num_rows == 0 and tables.table_exists(self.root, name):
+                log.info("%s: nothing new to commit", name)
+                return None
+        result = None
+        if suite is not None:
+            result = self.validate(suite, table.to_pandas(), target=name)
+        version = tables.write_table(
+            self.root, name, table, mode=mode, metadata=self.commit_metadata(result)
+        )
+        self.outputs[name] = version
+        inputs = list(lineage)
+        if inputs:
+            self._write_lineage(name, version, inputs)
+        index.refresh(self.root, [name])
+        return version
+
+    def _write_lineage(self, name: str, version: int, inputs: Sequence[LineageInput]) -> None:
+        now = dt.datetime.now(dt.UTC)
+        rows = pa.table(
+            {
+                "run_id": [self.run_id] * len(inputs),
+                "output_table": [name] * len(inputs),
+                "output_version": [version] * len(inputs),
+                "input_kind": [i.kind for i in inputs],
+                "input_id": [i.id for i in inputs],
+                "input_sha256": [i.sha256 for i in inputs],
+                "recorded_at": [now] * len(inputs),
+            }
+        )
+        tables.write_table(self.root, "lineage", rows, metadata=self.commit_metadata(None))
+        index.refresh(self.root, ["lineage"])
+
+    def _finish(self, status: str, message: str) -> None:
+        now = dt.datetime.now(dt.UTC)
+        written: list[str] = []
+        quality = [row for result in self.suite_results for row in result.rows(self.run_id)]
+        if quality:
+            tables.write_table(
+                self.root,
+                "quality_results",
+                pa.Table.from_pylist(quality),
+                metadata=self.commit_metadata(None),
+            )
+            written.append("quality_results")
+        run_row = {
+            "run_id": self.run_id,
+            "command": self.command,
+            "params_json": canonical_json(self.params),
+            "param_hash": self.param_hash,
+            "code_version": self.code_version,
+            "status": status,
+            "message": message[:2000],
+            "outputs": canonical_json(self.outputs),
+            "started_at": self.started_at,
+            "finished_at": now,
+        }
+        tables.write_table(
+            self.root, "runs", pa.Table.from_pylist([run_row]), metadata=self.commit_metadata(None)
+        )
+        written.append("runs")
+        index.refresh(self.root, written)
+
+
+def _drop_existing(root: Root, name: str, table: pa.Table) -> pa.Table:
+    """Rows of `table` whose key is not yet in table `name`."""
+    declared = schema_for(name)
+    keys = key_columns(declared) if declared is not None else []
+    if not keys or not tables.table_exists(root, name) or table.num_rows == 0:
+        return table
+    existing = tables.read_table(root, name, columns=keys).to_pandas()
+    if existing.empty:
+        return table
+    incoming = table.select(keys).to_pandas()
+    seen = set(existing.itertuples(index=False, name=None))
+    keep = [tuple(row) not in seen for row in incoming.itertuples(index=False, name=None)]
+    return table.filter(pa.array(keep, type=pa.bool_()))

@@ -1,0 +1,143 @@
+"""``radgen validate``: run the suites again on what the catalog holds now.
+
+Commits are gated when they happen; this re-checks the current versions (after an upgrade,
+a manual edit, or to see the report) and records the results in ``quality_results``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from radgen.errors import ConfigError, RadgenError
+from radgen.ingestion.dicom import plausible_range
+from radgen.platform import tables
+from radgen.platform.runs import Run
+from radgen.platform.volumes import open_volume
+from radgen.validation.gate import ExpectationOutcome, SuiteResult, run_suite
+from radgen.validation.suites import STAGES, Check
+
+__all__ = ["STAGE_TABLES", "validate_catalog"]
+
+log = logging.getLogger(__name__)
+
+#: Which tables each stage's suite covers.
+STAGE_TABLES: dict[str, tuple[str, ...]] = {
+    "dicom": ("series", "instances", "scanner_batches"),
+    "masks": ("rois",),
+    "omics": ("mutations", "gene_mutation", "cna_segments", "cna_gene", "expression", "methylation", "clinical"),
+    "quarantine": ("quarantine",),
+}
+
+
+def _image_stats(run: Run) -> pd.DataFrame:
+    """Per-series array statistics, computed chunk by chunk with Dask."""
+    import dask
+    import dask.array as da
+
+    series = tables.read_table(run.root, "series", columns=["series_uid", "modality", "image_path"]).to_pandas()
+    inst = tables.read_table(run.root, "instances", columns=["series_uid", "slice_index", "position"]).to_pandas()
+    rows = []
+    for rec in series.to_dict("records"):
+        img = open_volume(run.root, rec["image_path"], name="image").data
+        finite = da.isfinite(img)
+        n, n_finite, lo, hi = dask.compute(img.size, finite.sum(), img.min(), img.max())
+        mine = inst[inst["series_uid"] == rec["series_uid"]].sort_values("slice_index")
+        pos = np.array([np.asarray(p, dtype=float) for p in mine["position"]])
+        gaps = np.linalg.norm(np.diff(pos, axis=0), axis=1) if len(pos) > 1 else np.array([1.0])
+        rows.append(
+            {
+                "series_uid": rec["series_uid"],
+                "modality": rec["modality"],
+                "n_voxels": int(n),
+                "n_nonfinite": int(n - n_finite),
+                "min_value": float(lo),
+                "max_value": float(hi),
+                "spacing_cv": float(np.std(gaps) / np.mean(gaps)) if np.mean(gaps) > 0 else 1.0,
+                "in_plausible_range": plausible_range(rec["modality"], float(lo), float(hi)),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _dataset_results(run: Run) -> list[SuiteResult]:
+    """Each published dataset's files against its manifest: hashes, schema, row count."""
+    results = []
+    if not tables.table_exists(run.root, "datasets"):
+        return results
+    for rec in tables.read_table(run.root, "datasets").to_pandas().to_dict("records"):
+        target = f"dataset {rec['name']}@{rec['version']}"
+        base = rec["path"]
+        raw = run.root.read_bytes(base, "manifest.json")
+        manifest = json.loads(raw)
+        outcomes = []
+
+        def outcome(name: str, ok: bool, observed: object, column: str | None = None) -> None:
+            check = Check(name, {"column": column} if column else {})
+            outcomes.append(ExpectationOutcome(check, ok, 0 if ok else 1, [], observed))
+
+        outcome("ManifestHashMatchesCatalog", hashlib.sha256(raw).hexdigest() == rec["manifest_sha256"], rec["manifest_sha256"])
+        n_rows = 0
+        schema = None
+        for entry in manifest["files"]:
+            data = run.root.read_bytes(base, entry["path"])
+            outcome("FileHashMatchesManifest", hashlib.sha256(data).hexdigest() == entry["sha256"], entry["path"], entry["path"])
+            table = pq.read_table(io.BytesIO(data))
+            n_rows += table.num_rows
+            schema = [{"name": f.name, "type": str(f.type)} for f in table.schema]
+        outcome("RowCountMatchesManifest", n_rows == manifest["n_rows"], n_rows)
+        outcome("SchemaMatchesManifest", schema == manifest["schema"], None)
+        results.append(SuiteResult(suite="datasets", target=target, n_rows=n_rows, outcomes=outcomes))
+    return results
+
+
+def validate_catalog(
+    run: Run, stages: Sequence[str] | None = None, *, say: Callable[[str], None] | None = None
+) -> list[SuiteResult]:
+    """Run the suites of `stages` (default all) on the current table versions.
+
+    Empty tables are reported and not validated (an empty table holds nothing to check).
+
+    Returns
+    -------
+    list of SuiteResult
+        Also kept on `run`, so they are written to ``quality_results``.
+    """
+    chosen = list(stages) if stages else list(STAGES)
+    for stage in chosen:
+        if stage not in STAGES:
+            raise ConfigError(stage, f"no such stage; stages are {', '.join(STAGES)}")
+    results: list[SuiteResult] = []
+    for stage in chosen:
+        names: Sequence[str]
+        if stage == "features":
+            names = [n for n in tables.list_tables(run.root) if n.startswith("features_")]
+        elif stage == "images":
+            if tables.table_exists(run.root, "series") and tables.table_rows(run.root, "series"):
+                results.append(run_suite("images", _image_stats(run), target="images"))
+            continue
+        elif stage == "datasets":
+            results.extend(_dataset_results(run))
+            continue
+        else:
+            names = STAGE_TABLES.get(stage, ())
+        for name in names:
+            if not tables.table_exists(run.root, name) or tables.table_rows(run.root, name) == 0:
+                if say:
+                    say(f"{stage}: {name} is empty; nothing to check")
+                continue
+            try:
+                frame = tables.read_table(run.root, name).to_pandas()
+            except RadgenError as err:
+                log.error("%s", err)
+                raise
+            results.append(run_suite(stage, frame, target=name))
+    run.suite_results.extend(results)
+    return results

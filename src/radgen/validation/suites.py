@@ -1,0 +1,153 @@
+"""Which expectations each stage's suite holds.
+
+Most expectations are derived from the table schemas in :mod:`radgen.schemas.tables`
+(required columns not null, key columns unique, declared ranges), so a schema change updates
+its suite. Stage-specific checks are added below. Great Expectations runs them
+(:mod:`radgen.validation.gate`); this module only declares them, without importing it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pandas as pd
+import pyarrow as pa
+
+from radgen.errors import ConfigError
+from radgen.schemas.tables import key_columns, schema_for
+
+__all__ = ["STAGES", "Check", "Severity", "checks_for"]
+
+Severity = Literal["critical", "warning", "info"]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One expectation: a Great Expectations class name, its arguments and a severity.
+
+    Critical checks block a commit; warning checks block unless ``--allow-warnings``.
+    """
+
+    expectation: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    severity: Severity = "critical"
+
+    @property
+    def column(self) -> str | None:
+        """The column the check is about, if any."""
+        col = self.kwargs.get("column")
+        if col is None and "column_list" in self.kwargs:
+            return ",".join(self.kwargs["column_list"])
+        return None if col is None else str(col)
+
+
+def _schema_checks(schema: pa.Schema, present: Sequence[str]) -> list[Check]:
+    """Checks implied by a declared schema, for the columns present in the data."""
+    checks: list[Check] = []
+    for fld in schema:
+        if fld.name not in present:
+            continue
+        meta = {k.decode(): v.decode() for k, v in (fld.metadata or {}).items()}
+        if not fld.nullable:
+            checks.append(Check("ExpectColumnValuesToNotBeNull", {"column": fld.name}))
+        lo, hi = meta.get("min"), meta.get("max")
+        numeric = pa.types.is_floating(fld.type) or pa.types.is_integer(fld.type)
+        if numeric and (lo is not None or hi is not None):
+            checks.append(
+                Check(
+                    "ExpectColumnValuesToBeBetween",
+                    {
+                        "column": fld.name,
+                        "min_value": None if lo is None else float(lo),
+                        "max_value": None if hi is None else float(hi),
+                    },
+                )
+            )
+    keys = [k for k in key_columns(schema) if k in present]
+    if len(keys) == 1:
+        checks.append(Check("ExpectColumnValuesToBeUnique", {"column": keys[0]}))
+    elif len(keys) > 1:
+        checks.append(Check("ExpectCompoundColumnsToBeUnique", {"column_list": keys}))
+    return checks
+
+
+def _dicom_checks(data: pd.DataFrame) -> list[Check]:
+    if "modality" not in data:
+        return []
+    return [Check("ExpectColumnValuesToMatchRegex", {"column": "modality", "regex": "^[A-Z]{2,4}$"})]
+
+
+def _image_checks(data: pd.DataFrame) -> list[Check]:
+    """Per-series array statistics computed chunk by chunk (see ``ingestion.dicom``)."""
+    return [
+        Check("ExpectColumnValuesToBeBetween", {"column": "n_nonfinite", "max_value": 0}),
+        Check("ExpectColumnValuesToBeBetween", {"column": "n_voxels", "min_value": 1}),
+        Check("ExpectColumnValuesToBeBetween", {"column": "spacing_cv", "max_value": 0.01}),
+        Check(
+            "ExpectColumnValuesToBeInSet",
+            {"column": "in_plausible_range", "value_set": [True]},
+            "warning",
+        ),
+    ]
+
+
+def _mask_checks(data: pd.DataFrame) -> list[Check]:
+    return [
+        Check(
+            "ExpectColumnValuesToBeBetween",
+            {"column": "n_components", "min_value": 1, "max_value": 1},
+            "warning",
+        )
+    ]
+
+
+def _feature_checks(data: pd.DataFrame) -> list[Check]:
+    base = schema_for("features_radiomics")
+    assert base is not None
+    fixed = set(base.names)
+    features = [c for c in data.columns if c not in fixed]
+    checks = [Check("ExpectTableColumnCountToBeBetween", {"min_value": len(fixed) + 1})]
+    checks += [Check("ExpectColumnValuesToNotBeNull", {"column": col}) for col in features]
+    return checks
+
+
+def _no_extra_checks(data: pd.DataFrame) -> list[Check]:
+    return []
+
+
+_EXTRA: dict[str, Callable[[pd.DataFrame], list[Check]]] = {
+    "dicom": _dicom_checks,
+    "images": _image_checks,
+    "masks": _mask_checks,
+    "features": _feature_checks,
+    "omics": _no_extra_checks,
+    "quarantine": _no_extra_checks,
+    "datasets": _no_extra_checks,
+}
+
+#: Every stage that has a suite.
+STAGES: tuple[str, ...] = tuple(sorted(_EXTRA))
+
+
+def checks_for(stage: str, data: pd.DataFrame, target: str) -> list[Check]:
+    """The checks of the suite of `stage` for table `target` and the columns of `data`.
+
+    The suite is: at least one row, the checks implied by the declared schema of `target`
+    (when it has one), and the extra checks of the stage.
+
+    Raises
+    ------
+    ConfigError
+        If `stage` has no suite.
+    """
+    try:
+        extra = _EXTRA[stage]
+    except KeyError as err:
+        raise ConfigError(stage, f"no such suite; stages are {', '.join(STAGES)}") from err
+    checks = [Check("ExpectTableRowCountToBeBetween", {"min_value": 1})]
+    schema = schema_for(target)
+    if schema is not None:
+        checks += _schema_checks(schema, list(data.columns))
+    return checks + extra(data)
