@@ -11,7 +11,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -48,16 +48,25 @@ err = Console(stderr=True, soft_wrap=True)
 
 CatalogOpt = Annotated[
     str | None,
-    typer.Option("--catalog", envvar="RADGEN_CATALOG", help="Catalog root: local path or fsspec URL [default: ./radgen-catalog]."),
+    typer.Option(
+        "--catalog",
+        envvar="RADGEN_CATALOG",
+        help="Catalog root: local path or fsspec URL [default: ./radgen-catalog].",
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 SchedulerOpt = Annotated[
     str | None,
-    typer.Option("--scheduler", envvar="RADGEN_SCHEDULER", help="Dask scheduler address [default: a LocalCluster]."),
+    typer.Option(
+        "--scheduler",
+        envvar="RADGEN_SCHEDULER",
+        help="Dask scheduler address [default: a LocalCluster].",
+    ),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or log output.")]
 AllowWarningsOpt = Annotated[
-    bool, typer.Option("--allow-warnings", help="Let warning-level suite failures through the gate.")
+    bool,
+    typer.Option("--allow-warnings", help="Let warning-level suite failures through the gate."),
 ]
 
 
@@ -79,7 +88,14 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
         tasks: dict[str, Any] = {}
 
         def update(stage: str, done: int, total: int) -> None:
@@ -134,23 +150,42 @@ def demo(
     from radgen.platform.storage import resolve_root
 
     root = resolve_root(catalog)
-    say: Callable[[str], None] = (lambda line: err.print(f"[dim]demo[/] {line}")) if as_json else (lambda line: out.print(f"• {line}"))
+    say: Callable[[str], None] = (
+        (lambda line: err.print(f"[dim]demo[/] {line}"))
+        if as_json
+        else (lambda line: out.print(f"• {line}"))
+    )
     summary = run_demo(root.url, n_patients=patients, seed=seed, scheduler=scheduler, say=say)
-    flag = "" if root.url.endswith("radgen-catalog") and Path(root.url) == Path.cwd() / "radgen-catalog" else f" --catalog {root.url}"
+    flag = (
+        ""
+        if root.url.endswith("radgen-catalog") and Path(root.url) == Path.cwd() / "radgen-catalog"
+        else f" --catalog {root.url}"
+    )
 
     def human() -> None:
-        out.print(f"\n[bold]Done.[/] The catalog is at [cyan]{root.url}[/] (inputs in {summary['cohort']}).")
+        out.print(
+            f"\n[bold]Done.[/] The catalog is at [cyan]{root.url}[/] (inputs in {summary['cohort']})."
+        )
         out.print("\nTry next:")
-        out.print(f"  radgen sql{flag} \"select scanner_batch, count(*) from features_radiomics group by 1\"")
+        out.print(
+            f'  radgen sql{flag} "select scanner_batch, count(*) from features_radiomics group by 1"'
+        )
         out.print(f"  radgen lineage{flag} features_radiomics")
         out.print(f"  radgen datasets pull{flag} demo-cohort@1 --to out/")
-        out.print(f"  python -c \"import radgen; print(radgen.open_catalog('{root.url}').sql('select * from series').head())\"")
-        out.print(f"  duckdb -readonly {root.url}/catalog.duckdb \"select * from features_radiomics limit 5\"")
+        out.print(
+            '  python -c "import radgen; '
+            f"print(radgen.open_catalog('{root.url}').sql('select * from series').head())\""
+        )
+        out.print(
+            '  python -c "import duckdb; con = duckdb.connect('
+            f"'{root.url}/catalog.duckdb', read_only=True); "
+            "print(con.sql('select * from features_radiomics limit 5'))\""
+        )
 
     _emit(summary, as_json, human)
 
 
-class Fmt(str, Enum):
+class Fmt(StrEnum):
     """Output formats of ``radgen sql``."""
 
     table = "table"
@@ -177,7 +212,9 @@ def sql(
 
 @ingest_app.command("dicom")
 def ingest_dicom_cmd(
-    paths: Annotated[list[Path], typer.Argument(help="DICOM files or folders (searched recursively).")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="DICOM files or folders (searched recursively).")
+    ],
     catalog: CatalogOpt = None,
     scheduler: SchedulerOpt = None,
     allow_warnings: AllowWarningsOpt = False,
@@ -192,7 +229,9 @@ def ingest_dicom_cmd(
     find_files(paths)  # fail fast on a missing path, before starting a cluster
     cat = _catalog(catalog)
     with (
-        cat.run("ingest dicom", {"paths": [str(p) for p in paths]}, allow_warnings=allow_warnings) as run,
+        cat.run(
+            "ingest dicom", {"paths": [str(p) for p in paths]}, allow_warnings=allow_warnings
+        ) as run,
         dask_client(scheduler) as client,
         _progress(not (quiet or as_json)) as progress,
     ):
@@ -200,7 +239,9 @@ def ingest_dicom_cmd(
 
     def human() -> None:
         for s in report.series:
-            out.print(f"ingested {s['series_uid']} {s['modality']} {s['shape']} spacing {s['spacing']} ({s['scanner_batch']})")
+            out.print(
+                f"ingested {s['series_uid']} {s['modality']} {s['shape']} spacing {s['spacing']} ({s['scanner_batch']})"
+            )
         for uid in report.unchanged:
             out.print(f"unchanged {uid}")
         for q in report.quarantined:
@@ -212,7 +253,9 @@ def ingest_dicom_cmd(
 @ingest_app.command("masks")
 def ingest_masks_cmd(
     paths: Annotated[list[Path], typer.Argument(help="NIfTI masks or folders of them.")],
-    series: Annotated[str | None, typer.Option("--series", help="SeriesInstanceUID the masks lie on.")] = None,
+    series: Annotated[
+        str | None, typer.Option("--series", help="SeriesInstanceUID the masks lie on.")
+    ] = None,
     catalog: CatalogOpt = None,
     allow_warnings: AllowWarningsOpt = False,
     as_json: JsonOpt = False,
@@ -221,19 +264,25 @@ def ingest_masks_cmd(
     from radgen.ingestion.masks import ingest_masks
 
     cat = _catalog(catalog)
-    with cat.run("ingest masks", {"paths": [str(p) for p in paths], "series": series}, allow_warnings=allow_warnings) as run:
+    with cat.run(
+        "ingest masks",
+        {"paths": [str(p) for p in paths], "series": series},
+        allow_warnings=allow_warnings,
+    ) as run:
         report = ingest_masks(run, paths, series_uid=series)
 
     def human() -> None:
         for r in report.rois:
-            out.print(f"ROI {r['roi_id']} on {r['series_uid']}: {r['n_voxels']} voxels, {r['volume_mm3']:.1f} mm3")
+            out.print(
+                f"ROI {r['roi_id']} on {r['series_uid']}: {r['n_voxels']} voxels, {r['volume_mm3']:.1f} mm3"
+            )
         for q in report.quarantined:
             out.print(f"[yellow]quarantined[/] {q.path}: {q.reason}")
 
     _emit(report.to_json(), as_json, human)
 
 
-class OmicsKind(str, Enum):
+class OmicsKind(StrEnum):
     """Omics file kinds ``radgen ingest omics`` reads."""
 
     mutations = "mutations"
@@ -247,11 +296,18 @@ class OmicsKind(str, Enum):
 def ingest_omics_cmd(
     path: Annotated[Path, typer.Argument(help="The omics file (plain or gzipped).")],
     kind: Annotated[OmicsKind, typer.Option("--kind", help="What the file holds.")],
-    sample_id: Annotated[str | None, typer.Option("--sample-id", help="Sample of a single-sample file (rsem).")] = None,
-    patient_pattern: Annotated[
-        str | None, typer.Option("--patient-pattern", help="Regex whose first group is the patient id of a sample id.")
+    sample_id: Annotated[
+        str | None, typer.Option("--sample-id", help="Sample of a single-sample file (rsem).")
     ] = None,
-    id_column: Annotated[str | None, typer.Option("--id-column", help="Patient column of a clinical table.")] = None,
+    patient_pattern: Annotated[
+        str | None,
+        typer.Option(
+            "--patient-pattern", help="Regex whose first group is the patient id of a sample id."
+        ),
+    ] = None,
+    id_column: Annotated[
+        str | None, typer.Option("--id-column", help="Patient column of a clinical table.")
+    ] = None,
     catalog: CatalogOpt = None,
     allow_warnings: AllowWarningsOpt = False,
     as_json: JsonOpt = False,
@@ -261,16 +317,39 @@ def ingest_omics_cmd(
 
     pattern = patient_pattern or DEFAULT_PATIENT_PATTERN
     cat = _catalog(catalog)
-    params = {"path": str(path), "kind": kind.value, "sample_id": sample_id, "patient_pattern": pattern, "id_column": id_column}
+    params = {
+        "path": str(path),
+        "kind": kind.value,
+        "sample_id": sample_id,
+        "patient_pattern": pattern,
+        "id_column": id_column,
+    }
     with cat.run("ingest omics", params, allow_warnings=allow_warnings) as run:
-        report = ingest_omics(run, str(path), kind.value, sample_id=sample_id, patient_pattern=pattern, id_column=id_column)
-    _emit(report.to_json(), as_json, lambda: out.print(f"{kind.value}: " + ", ".join(f"{t} +{n} rows" for t, n in report.tables.items())))
+        report = ingest_omics(
+            run,
+            str(path),
+            kind.value,
+            sample_id=sample_id,
+            patient_pattern=pattern,
+            id_column=id_column,
+        )
+    _emit(
+        report.to_json(),
+        as_json,
+        lambda: out.print(
+            f"{kind.value}: " + ", ".join(f"{t} +{n} rows" for t, n in report.tables.items())
+        ),
+    )
 
 
 @features_app.command("compute")
 def features_compute_cmd(
-    config: Annotated[Path | None, typer.Option("--config", help="PyRadiomics-style YAML settings.")] = None,
-    name: Annotated[str, typer.Option("--name", help="Feature set name; the table is features_<name>.")] = "radiomics",
+    config: Annotated[
+        Path | None, typer.Option("--config", help="PyRadiomics-style YAML settings.")
+    ] = None,
+    name: Annotated[
+        str, typer.Option("--name", help="Feature set name; the table is features_<name>.")
+    ] = "radiomics",
     catalog: CatalogOpt = None,
     scheduler: SchedulerOpt = None,
     allow_warnings: AllowWarningsOpt = False,
@@ -291,7 +370,13 @@ def features_compute_cmd(
         _progress(not (quiet or as_json)) as progress,
     ):
         report = compute_features(run, client, settings, name=name, progress=progress)
-    _emit(report.to_json(), as_json, lambda: out.print(f"{report.table}@{report.version}: {report.n_rois} ROIs x {report.n_features} features"))
+    _emit(
+        report.to_json(),
+        as_json,
+        lambda: out.print(
+            f"{report.table}@{report.version}: {report.n_rois} ROIs x {report.n_features} features"
+        ),
+    )
 
 
 @datasets_app.command("publish")
@@ -306,9 +391,17 @@ def datasets_publish_cmd(
     from radgen.platform.datasets import publish_dataset
 
     cat = _catalog(catalog)
-    with cat.run("datasets publish", {"name": name, "sql": query, "description": description}) as run:
+    with cat.run(
+        "datasets publish", {"name": name, "sql": query, "description": description}
+    ) as run:
         manifest = publish_dataset(run, name, query, description=description)
-    _emit(manifest, as_json, lambda: out.print(f"published {name}@{manifest['version']}: {manifest['n_rows']} rows, tables {manifest['table_versions']}"))
+    _emit(
+        manifest,
+        as_json,
+        lambda: out.print(
+            f"published {name}@{manifest['version']}: {manifest['n_rows']} rows, tables {manifest['table_versions']}"
+        ),
+    )
 
 
 @datasets_app.command("list")
@@ -318,7 +411,7 @@ def datasets_list_cmd(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> N
     _emit(frame.to_dict("records"), as_json, lambda: out.print(_frame_table(frame)))
 
 
-class PullFmt(str, Enum):
+class PullFmt(StrEnum):
     """File formats of ``radgen datasets pull``."""
 
     parquet = "parquet"
@@ -337,7 +430,14 @@ def datasets_pull_cmd(
     from radgen.platform.datasets import parse_ref, pull_dataset
 
     result = pull_dataset(_catalog(catalog).root, parse_ref(ref), to, fmt=fmt.value)
-    _emit(result, as_json, lambda: out.print(f"pulled {result['dataset']}@{result['version']} to {to}: {len(result['files'])} file(s), every SHA-256 verified"))
+    _emit(
+        result,
+        as_json,
+        lambda: out.print(
+            f"pulled {result['dataset']}@{result['version']} to {to}: "
+            f"{len(result['files'])} file(s), every SHA-256 verified"
+        ),
+    )
 
 
 @tables_app.command("list")
@@ -348,7 +448,11 @@ def tables_list_cmd(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> Non
 
 
 @tables_app.command("history")
-def tables_history_cmd(name: Annotated[str, typer.Argument(help="Table name.")], catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
+def tables_history_cmd(
+    name: Annotated[str, typer.Argument(help="Table name.")],
+    catalog: CatalogOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Show the versions of a table with their run and suite status."""
     frame = _catalog(catalog).history(name)
     _emit(frame.to_dict("records"), as_json, lambda: out.print(_frame_table(frame, title=name)))
@@ -357,7 +461,9 @@ def tables_history_cmd(name: Annotated[str, typer.Argument(help="Table name.")],
 @app.command()
 def lineage(
     ref: Annotated[str, typer.Argument(help="TABLE or TABLE@VERSION.")],
-    show_all: Annotated[bool, typer.Option("--all", help="List every input, not the first 10 of each kind.")] = False,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="List every input, not the first 10 of each kind.")
+    ] = False,
     catalog: CatalogOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -369,14 +475,28 @@ def lineage(
 
     def human() -> None:
         run = trace["run"]
-        out.print(f"[bold]{trace['table']}@{trace['version']}[/] (current {trace['current_version']})")
-        out.print(f"  run {run.get('run_id')}: {run.get('command')} ({run.get('status', 'unknown')})")
-        out.print(f"  code version {run.get('code_version')}, parameter hash {run.get('param_hash')}")
-        out.print(f"  suite {trace['suite']['status']}" + "".join(f"; failed {f['expectation']} on {f['column']}" for f in trace["suite"]["failed"]))
+        out.print(
+            f"[bold]{trace['table']}@{trace['version']}[/] (current {trace['current_version']})"
+        )
+        out.print(
+            f"  run {run.get('run_id')}: {run.get('command')} ({run.get('status', 'unknown')})"
+        )
+        out.print(
+            f"  code version {run.get('code_version')}, parameter hash {run.get('param_hash')}"
+        )
+        out.print(
+            f"  suite {trace['suite']['status']}"
+            + "".join(
+                f"; failed {f['expectation']} on {f['column']}" for f in trace["suite"]["failed"]
+            )
+        )
         for kind, items in sorted(trace["inputs"].items()):
             out.print(f"  {len(items)} input {kind}:")
             for item in items if show_all else items[:10]:
-                out.print(f"    {item['id']}" + (f"  sha256 {item['sha256'][:16]}…" if item["sha256"] else ""))
+                out.print(
+                    f"    {item['id']}"
+                    + (f"  sha256 {item['sha256'][:16]}…" if item["sha256"] else "")
+                )
             if not show_all and len(items) > 10:
                 out.print(f"    … {len(items) - 10} more (--all)")
 
@@ -392,7 +512,9 @@ def catalog_rebuild_cmd(catalog: CatalogOpt = None, as_json: JsonOpt = False) ->
 
 @app.command()
 def validate(
-    stage: Annotated[list[str] | None, typer.Option("--stage", help="Stage(s) to check [default: all].")] = None,
+    stage: Annotated[
+        list[str] | None, typer.Option("--stage", help="Stage(s) to check [default: all].")
+    ] = None,
     catalog: CatalogOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -404,44 +526,48 @@ def validate(
         results = validate_catalog(run, stage, say=lambda line: err.print(line))
         failed = [r for r in results if r.status == "failed"]
         run.message = f"{len(results)} suites, {len(failed)} failed"
-    doc = [{"suite": r.suite, "target": r.target, "status": r.status, "rows": r.n_rows, "failed": [o.describe() for o in r.failures]} for r in results]
+    doc = [
+        {
+            "suite": r.suite,
+            "target": r.target,
+            "status": r.status,
+            "rows": r.n_rows,
+            "failed": [o.describe() for o in r.failures],
+        }
+        for r in results
+    ]
 
     def human() -> None:
         for r in results:
             colour = {"passed": "green", "warnings": "yellow", "failed": "red"}[r.status]
-            out.print(f"[{colour}]{r.status:8}[/] {r.suite:10} {r.target} ({len(r.outcomes)} checks, {r.n_rows} rows)")
+            out.print(
+                f"[{colour}]{r.status:8}[/] {r.suite:10} {r.target} ({len(r.outcomes)} checks, {r.n_rows} rows)"
+            )
             for o in r.failures:
                 out.print(f"           {o.describe()}")
 
     _emit(doc, as_json, human)
     if failed:
-        raise RadgenError("validate", f"{len(failed)} suite(s) failed: " + ", ".join(f"{r.suite}:{r.target}" for r in failed))
+        raise RadgenError(
+            "validate",
+            f"{len(failed)} suite(s) failed: " + ", ".join(f"{r.suite}:{r.target}" for r in failed),
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``radgen`` console script."""
+    """Entry point of the ``radgen`` console script; returns the exit code."""
     args = sys.argv[1:] if argv is None else argv
     _setup_logging(quiet="--quiet" in args or "-q" in args or "--json" in args)
     try:
-        app(args=args, standalone_mode=False)
+        app(args=args, prog_name="radgen")  # usage errors: message + SystemExit(2)
     except RadgenError as error:
         if isinstance(error, ValidationFailed) and error.details:
             for line in error.details:
                 err.print(f"  {line}", markup=False, highlight=False)
         sys.stderr.write(error.one_line() + "\n")
         return 1
-    except typer.Exit as done:
-        return int(done.exit_code or 0)
-    except typer.Abort:
-        sys.stderr.write("aborted\n")
-        return 1
-    except Exception as error:  # a click usage error carries its own exit code
-        import click
-
-        if isinstance(error, click.ClickException):
-            error.show()
-            return int(error.exit_code)
-        raise
+    except SystemExit as done:
+        return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
     return 0
 
 

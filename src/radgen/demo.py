@@ -59,8 +59,30 @@ class Scanner:
 
 
 SCANNERS: tuple[Scanner, ...] = (
-    Scanner("SIEMENS", "SOMATOM Definition AS", "syngo CT VA48A", "B30f", 120.0, 0.78, 2.5, 1.00, 0.0, 8.0),
-    Scanner("GE MEDICAL SYSTEMS", "LightSpeed VCT", "LightSpeedverrel", "STANDARD", 100.0, 0.86, 2.5, 1.08, 25.0, 11.0),
+    Scanner(
+        "SIEMENS",
+        "SOMATOM Definition AS",
+        "syngo CT VA48A",
+        "B30f",
+        120.0,
+        0.78,
+        2.5,
+        1.00,
+        0.0,
+        8.0,
+    ),
+    Scanner(
+        "GE MEDICAL SYSTEMS",
+        "LightSpeed VCT",
+        "LightSpeedverrel",
+        "STANDARD",
+        100.0,
+        0.86,
+        2.5,
+        1.08,
+        25.0,
+        11.0,
+    ),
     Scanner("Philips", "Brilliance 64", "3.2.1", "C", 140.0, 0.98, 3.0, 0.94, -20.0, 6.0),
 )
 
@@ -81,7 +103,7 @@ class CohortTruth:
 
 
 def _uid(rng: np.random.Generator) -> str:
-    return generate_uid(prefix=_UID_PREFIX, entropy_srcs=[str(rng.integers(0, 2**62))])
+    return str(generate_uid(prefix=_UID_PREFIX, entropy_srcs=[str(rng.integers(0, 2**62))]))
 
 
 def _phantom(
@@ -104,7 +126,9 @@ def _phantom(
     hu = np.full(shape, -1000.0)
     hu[body] = 40.0
     for side in (-1, 1):
-        lung = ((x - side * half_x * 0.45) / (half_x * 0.33)) ** 2 + (y / (half_y * 0.7)) ** 2 <= 1.0
+        lung = ((x - side * half_x * 0.45) / (half_x * 0.33)) ** 2 + (
+            y / (half_y * 0.7)
+        ) ** 2 <= 1.0
         hu[lung & body] = -850.0
     cx = rng.uniform(-0.15, 0.15) * half_x + half_x * 0.45
     cy = rng.uniform(-0.2, 0.2) * half_y
@@ -192,38 +216,68 @@ def _write_series(
     return series_uid, affine
 
 
-def _write_mask(path: Path, mask: npt.NDArray[np.uint8], affine_lps: npt.NDArray[np.float64]) -> None:
+def _write_mask(
+    path: Path, mask: npt.NDArray[np.uint8], affine_lps: npt.NDArray[np.float64]
+) -> None:
     """NIfTI mask as converters write it: (x, y, z) voxels with a RAS affine."""
     path.parent.mkdir(parents=True, exist_ok=True)
     ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ affine_lps
     img = nib.Nifti1Image(np.transpose(mask, (2, 1, 0)).astype(np.uint8), ras)
     img.set_qform(ras, code=1)
     img.set_sform(ras, code=1)
-    nib.save(img, str(path))
+    path.write_bytes(gzip.compress(img.to_bytes(), mtime=0))  # same bytes every run
 
 
 def _write_omics(out: Path, rng: np.random.Generator, patients: list[dict[str, Any]]) -> None:
     omics = out / "omics"
     (omics / "rsem").mkdir(parents=True, exist_ok=True)
     maf_cols = [
-        "Hugo_Symbol", "Entrez_Gene_Id", "Center", "NCBI_Build", "Chromosome", "Start_Position",
-        "End_Position", "Strand", "Variant_Classification", "Variant_Type", "Reference_Allele",
-        "Tumor_Seq_Allele1", "Tumor_Seq_Allele2", "Tumor_Sample_Barcode", "Matched_Norm_Sample_Barcode",
-        "t_ref_count", "t_alt_count",
+        "Hugo_Symbol",
+        "Entrez_Gene_Id",
+        "Center",
+        "NCBI_Build",
+        "Chromosome",
+        "Start_Position",
+        "End_Position",
+        "Strand",
+        "Variant_Classification",
+        "Variant_Type",
+        "Reference_Allele",
+        "Tumor_Seq_Allele1",
+        "Tumor_Seq_Allele2",
+        "Tumor_Sample_Barcode",
+        "Matched_Norm_Sample_Barcode",
+        "t_ref_count",
+        "t_alt_count",
     ]
-    chrom = {"TP53": ("17", 7_673_700), "KRAS": ("12", 25_245_300), "EGFR": ("7", 55_191_800),
-             "PIK3CA": ("3", 179_218_300), "PTEN": ("10", 87_933_100), "BRAF": ("7", 140_753_300),
-             "STK11": ("19", 1_220_300), "KEAP1": ("19", 10_491_600), "NF1": ("17", 31_095_300),
-             "RB1": ("13", 48_303_700)}
+    chrom = {
+        "TP53": ("17", 7_673_700),
+        "KRAS": ("12", 25_245_300),
+        "EGFR": ("7", 55_191_800),
+        "PIK3CA": ("3", 179_218_300),
+        "PTEN": ("10", 87_933_100),
+        "BRAF": ("7", 140_753_300),
+        "STK11": ("19", 1_220_300),
+        "KEAP1": ("19", 10_491_600),
+        "NF1": ("17", 31_095_300),
+        "RB1": ("13", 48_303_700),
+    }
     lines = ["#version 2.4", "\t".join(maf_cols)]
     for p in patients:
         variants = []
         if p["tp53_mutated"]:
-            variants.append(("TP53", str(rng.choice(["Missense_Mutation", "Nonsense_Mutation", "Frame_Shift_Del"]))))
+            variants.append(
+                (
+                    "TP53",
+                    str(rng.choice(["Missense_Mutation", "Nonsense_Mutation", "Frame_Shift_Del"])),
+                )
+            )
         for gene in rng.choice(GENES[1:], size=int(rng.integers(0, 3)), replace=False):
             variants.append((str(gene), str(rng.choice(["Missense_Mutation", "Silent", "Intron"]))))
         if not p["tp53_mutated"] and rng.random() < 0.5:
             variants.append(("TP53", "Silent"))  # silent variants do not count as mutated
+        if not variants:  # every sample is sequenced: give it at least a non-coding variant
+            variants.append((str(rng.choice(GENES[1:])), "Intron"))
         for gene, klass in variants:
             c, base = chrom[gene]
             start = base + int(rng.integers(0, 5000))
@@ -231,11 +285,29 @@ def _write_omics(out: Path, rng: np.random.Generator, patients: list[dict[str, A
             ref, alt = ("C", "-") if deletion else ("C", "T")
             depth = int(rng.integers(60, 200))
             alt_n = int(rng.binomial(depth, float(rng.uniform(0.15, 0.5))))
-            lines.append("\t".join([
-                gene, "0", "demo", "GRCh38", c, str(start), str(start), "+", klass,
-                "DEL" if deletion else "SNP", ref, ref, alt, p["sample_id"], p["patient_id"] + "-10",
-                str(depth - alt_n), str(alt_n),
-            ]))
+            lines.append(
+                "\t".join(
+                    [
+                        gene,
+                        "0",
+                        "demo",
+                        "GRCh38",
+                        c,
+                        str(start),
+                        str(start),
+                        "+",
+                        klass,
+                        "DEL" if deletion else "SNP",
+                        ref,
+                        ref,
+                        alt,
+                        p["sample_id"],
+                        p["patient_id"] + "-10",
+                        str(depth - alt_n),
+                        str(alt_n),
+                    ]
+                )
+            )
     (omics / "cohort.maf").write_text("\n".join(lines) + "\n")
 
     seg = ["ID\tchrom\tloc.start\tloc.end\tnum.mark\tseg.mean"]
@@ -243,8 +315,12 @@ def _write_omics(out: Path, rng: np.random.Generator, patients: list[dict[str, A
         for c in ("7", "17"):
             cut = int(rng.integers(20_000_000, 40_000_000))
             loss = -0.6 if (c == "17" and p["tp53_mutated"]) else float(rng.normal(0, 0.08))
-            seg.append(f"{p['sample_id']}\t{c}\t1\t{cut}\t{int(rng.integers(50, 500))}\t{rng.normal(0, 0.05):.4f}")
-            seg.append(f"{p['sample_id']}\t{c}\t{cut + 1}\t80000000\t{int(rng.integers(50, 500))}\t{loss:.4f}")
+            seg.append(
+                f"{p['sample_id']}\t{c}\t1\t{cut}\t{int(rng.integers(50, 500))}\t{rng.normal(0, 0.05):.4f}"
+            )
+            seg.append(
+                f"{p['sample_id']}\t{c}\t{cut + 1}\t80000000\t{int(rng.integers(50, 500))}\t{loss:.4f}"
+            )
     (omics / "cohort.seg").write_text("\n".join(seg) + "\n")
 
     genes = [*GENES, *(f"GENE{i:03d}" for i in range(1, 91))]
@@ -260,18 +336,21 @@ def _write_omics(out: Path, rng: np.random.Generator, patients: list[dict[str, A
         fpkm = counts / (eff / 1e3) / (counts.sum() / 1e6)
         rows = ["gene_id\ttranscript_id(s)\tlength\teffective_length\texpected_count\tTPM\tFPKM"]
         for i, gene in enumerate(genes):
-            rows.append(f"{gene}|{1000 + i}\t{gene}.t1\t{lengths[i]:.2f}\t{eff[i]:.2f}\t{counts[i]:.2f}\t{tpm[i]:.2f}\t{fpkm[i]:.2f}")
-        with gzip.open(omics / "rsem" / f"{p['sample_id']}.genes.results.gz", "wt") as fh:
-            fh.write("\n".join(rows) + "\n")
+            rows.append(
+                f"{gene}|{1000 + i}\t{gene}.t1\t{lengths[i]:.2f}\t{eff[i]:.2f}\t"
+                f"{counts[i]:.2f}\t{tpm[i]:.2f}\t{fpkm[i]:.2f}"
+            )
+        payload = gzip.compress(("\n".join(rows) + "\n").encode(), mtime=0)  # same bytes every run
+        (omics / "rsem" / f"{p['sample_id']}.genes.results.gz").write_bytes(payload)
 
     probes = [f"cg{10_000_000 + i:08d}" for i in range(40)]
     meth = ["probe_id\t" + "\t".join(p["sample_id"] for p in patients)]
     for i, probe in enumerate(probes):
-        base = rng.uniform(0.1, 0.9)
+        centre = float(rng.uniform(0.1, 0.9))
         vals = []
         for p in patients:
             shift = 0.25 if (i < 5 and p["tp53_mutated"]) else 0.0
-            vals.append(f"{float(np.clip(rng.normal(base + shift, 0.05), 0.001, 0.999)):.4f}")
+            vals.append(f"{float(np.clip(rng.normal(centre + shift, 0.05), 0.001, 0.999)):.4f}")
         meth.append(probe + "\t" + "\t".join(vals))
     (omics / "methylation_beta.tsv").write_text("\n".join(meth) + "\n")
 
@@ -279,7 +358,9 @@ def _write_omics(out: Path, rng: np.random.Generator, patients: list[dict[str, A
     for p in patients:
         os_months = rng.exponential(20.0 if p["tp53_mutated"] else 36.0)
         status = "1:DECEASED" if rng.random() < 0.6 else "0:LIVING"
-        clin.append(f"{p['patient_id']}\t{p['age']}\t{p['sex']}\t{p['stage']}\t{os_months:.1f}\t{status}\t{p['scanner']}")
+        clin.append(
+            f"{p['patient_id']}\t{p['age']}\t{p['sex']}\t{p['stage']}\t{os_months:.1f}\t{status}\t{p['scanner']}"
+        )
     (omics / "clinical.tsv").write_text("\n".join(clin) + "\n")
 
 
@@ -316,7 +397,7 @@ def generate_cohort(
     out = Path(out_dir)
     rng = np.random.default_rng(seed)
     truth = CohortTruth(out_dir=str(out), seed=seed, sd_wildtype=sd_wildtype, sd_mutant=sd_mutant)
-    patients = []
+    patients: list[dict[str, Any]] = []
     for i in range(n_patients):
         scanner_index = i % len(SCANNERS)
         patients.append(
@@ -336,7 +417,9 @@ def generate_cohort(
         spacing = (scanner.slice_thickness, scanner.pixel_spacing, scanner.pixel_spacing)
         sd = sd_mutant if p["tp53_mutated"] else sd_wildtype
         hu, mask = _phantom(rng, shape, spacing, sd, p["radius_mm"])
-        series_uid, affine = _write_series(out / "dicom" / p["patient_id"], rng, hu, spacing, scanner, p)
+        series_uid, affine = _write_series(
+            out / "dicom" / p["patient_id"], rng, hu, spacing, scanner, p
+        )
         _write_mask(out / "masks" / f"{p['patient_id']}_tumour.nii.gz", mask, affine)
         p.update(series_uid=series_uid, tumour_voxels=int(mask.sum()), scanner_model=scanner.model)
     _write_omics(out, rng, patients)
@@ -401,41 +484,70 @@ def run_demo(
     from radgen.platform.datasets import publish_dataset
 
     catalog = Catalog.init(root)
-    cohort_dir = Path(catalog.root.join("demo-input")) if catalog.root.is_local else Path("radgen-demo-input")
+    cohort_dir = (
+        Path(catalog.root.join("demo-input"))
+        if catalog.root.is_local
+        else Path("radgen-demo-input")
+    )
     say(f"generating {n_patients} synthetic patients (seed {seed}) in {cohort_dir}")
     truth = generate_cohort(cohort_dir, n_patients=n_patients, seed=seed)
     params = {"n_patients": n_patients, "seed": seed}
     with dask_client(scheduler) as client:
         with catalog.run("ingest dicom", {**params, "paths": [str(cohort_dir / "dicom")]}) as run:
             report = ingest_dicom(run, [cohort_dir / "dicom"], client)
-        say(f"ingested {len(report.series) + len(report.unchanged)} CT series ({len(report.quarantined)} quarantined)")
+        say(
+            f"ingested {len(report.series) + len(report.unchanged)} CT series ({len(report.quarantined)} quarantined)"
+        )
         n_rois = 0
         for p in truth.patients:
             mask = cohort_dir / "masks" / f"{p['patient_id']}_tumour.nii.gz"
-            with catalog.run("ingest masks", {"paths": [str(mask)], "series": p["series_uid"]}) as run:
+            with catalog.run(
+                "ingest masks", {"paths": [str(mask)], "series": p["series_uid"]}
+            ) as run:
                 n_rois += len(ingest_masks(run, [mask], series_uid=p["series_uid"]).rois)
         say(f"ingested {n_rois} tumour ROIs")
         omics = cohort_dir / "omics"
-        inputs = [(omics / "cohort.maf", "mutations"), (omics / "cohort.seg", "cna-segments"),
-                  (omics / "methylation_beta.tsv", "methylation"), (omics / "clinical.tsv", "clinical")]
+        inputs = [
+            (omics / "cohort.maf", "mutations"),
+            (omics / "cohort.seg", "cna-segments"),
+            (omics / "methylation_beta.tsv", "methylation"),
+            (omics / "clinical.tsv", "clinical"),
+        ]
         inputs += [(f, "rsem") for f in sorted((omics / "rsem").glob("*.genes.results.gz"))]
         for path, kind in inputs:
             with catalog.run("ingest omics", {"path": str(path), "kind": kind}) as run:
                 ingest_omics(run, str(path), kind)
-        say(f"ingested {len(inputs)} omics files (MAF, SEG, methylation, clinical, {len(inputs) - 4} RSEM)")
+        say(
+            f"ingested {len(inputs)} omics files (MAF, SEG, methylation, clinical, {len(inputs) - 4} RSEM)"
+        )
         settings = load_settings(DEMO_SETTINGS)
-        with catalog.run("features compute", {"settings": settings.as_params(), "name": "radiomics"}) as run:
+        with catalog.run(
+            "features compute", {"settings": settings.as_params(), "name": "radiomics"}
+        ) as run:
             feats = compute_features(run, client, settings, name="radiomics")
-        say(f"computed {feats.n_features} first-order features for {feats.n_rois} ROIs -> features_radiomics@{feats.version}")
+        say(
+            f"computed {feats.n_features} first-order features for {feats.n_rois} ROIs "
+            f"-> features_radiomics@{feats.version}"
+        )
     with catalog.run("datasets publish", {"name": "demo-cohort", "sql": DEMO_DATASET_SQL}) as run:
-        manifest = publish_dataset(run, "demo-cohort", DEMO_DATASET_SQL, description="Demo cohort: first-order features, TP53 status, clinical")
-    say(f"published demo-cohort@{manifest['version']} ({manifest['n_rows']} rows, {len(manifest['files'])} file(s), SHA-256 verified on pull)")
-    data = catalog.dataset("demo-cohort", manifest["version"])
-    assoc = mutation_feature_association(data, group="tp53_mutated", features=["stat_var", "stat_mean", "ih_entropy_fbs_w25"])
-    top = assoc.iloc[0]
+        manifest = publish_dataset(
+            run,
+            "demo-cohort",
+            DEMO_DATASET_SQL,
+            description="Demo cohort: first-order features, TP53 status, clinical",
+        )
     say(
-        f"planted effect: TP53-mutated tumours have higher {top['feature']} "
-        f"(median {top['median_true']:.1f} vs {top['median_false']:.1f}, Mann-Whitney p = {top['p_value']:.2g})"
+        f"published demo-cohort@{manifest['version']} ({manifest['n_rows']} rows, "
+        f"{len(manifest['files'])} file(s) listed with SHA-256 in its manifest)"
+    )
+    data = catalog.dataset("demo-cohort", manifest["version"])
+    assoc = mutation_feature_association(
+        data, group="tp53_mutated", features=["stat_var", "ih_entropy_fbs_w25", "stat_mean"]
+    )
+    var = assoc.set_index("feature").loc["stat_var"]
+    say(
+        "planted effect: TP53-mutated tumours are more heterogeneous: stat_var median "
+        f"{var['median_true']:.0f} vs {var['median_false']:.0f} HU^2 (Mann-Whitney p = {var['p_value']:.2g})"
     )
     return {
         "root": catalog.root.url,

@@ -1,4 +1,4 @@
-"""Feature-genotype association: does a radiomic feature differ between mutated and wild type?
+"""Feature-genotype association: radiomic features compared between mutated and wild type.
 
 A two-sided Mann-Whitney U test per feature (no normality assumption, robust to the
 heavy tails of texture features), the rank-biserial correlation as effect size, and
@@ -84,9 +84,11 @@ def mutation_feature_association(
     flag = data[group].astype("boolean")
     if flag.isna().all() or flag.dropna().nunique() < 2:
         raise InputError(group, "needs rows in both groups (True and False)")
-    cols = list(features) if features is not None else [
-        c for c in data.columns if c != group and pd.api.types.is_float_dtype(data[c])
-    ]
+    cols = (
+        list(features)
+        if features is not None
+        else [c for c in data.columns if c != group and pd.api.types.is_float_dtype(data[c])]
+    )
     rows = []
     for col in cols:
         if col not in data:

@@ -78,9 +78,14 @@ def roi_features(
         bbox = [int(b) for b in roi["bbox"]]
         image = read_region(root, roi["image_path"], name="image", bbox=bbox)
         mask = read_region(root, roi["mask_path"], name="mask", bbox=bbox)
-        values = extract(image, mask, [float(s) for s in roi["spacing"]], cfg.model_copy(
-            update={"setting": cfg.setting.model_copy(update={"label": int(roi["label"])})}
-        ))
+        values = extract(
+            image,
+            mask,
+            [float(s) for s in roi["spacing"]],
+            cfg.model_copy(
+                update={"setting": cfg.setting.model_copy(update={"label": int(roi["label"])})}
+            ),
+        )
     except RadgenError as err:
         return {"roi_id": roi["roi_id"], "error": f"{err.path}: {err.reason}"}
     return {"roi_id": roi["roi_id"], "features": feature_columns(values, cfg)}
@@ -89,9 +94,17 @@ def roi_features(
 def _roi_frame(root: Root) -> pd.DataFrame:
     for name in ("rois", "series"):
         if not tables.table_exists(root, name) or tables.table_rows(root, name) == 0:
-            raise NotFoundError(name, "no rows yet; ingest images and masks before computing features")
+            raise NotFoundError(
+                name, "no rows yet; ingest images and masks before computing features"
+            )
     rois = tables.read_table(root, "rois").to_pandas()
-    series_cols = ["series_uid", "image_path", "spacing", "scanner_batch", *[f.name for f in SCANNER_COLUMNS]]
+    series_cols = [
+        "series_uid",
+        "image_path",
+        "spacing",
+        "scanner_batch",
+        *[f.name for f in SCANNER_COLUMNS],
+    ]
     series = tables.read_table(root, "series", columns=series_cols).to_pandas()
     return rois.merge(series, on="series_uid", how="inner", validate="many_to_one")
 
@@ -131,8 +144,12 @@ def compute_features(
     table = f"features_{name}"
     rois = _roi_frame(run.root)
     params = settings.as_params()
-    records = rois[["roi_id", "image_path", "mask_path", "label", "bbox", "spacing"]].to_dict("records")
-    futures = client.map(roi_features, [run.root.url] * len(records), records, [params] * len(records), pure=False)
+    records = rois[["roi_id", "image_path", "mask_path", "label", "bbox", "spacing"]].to_dict(
+        "records"
+    )
+    futures = client.map(
+        roi_features, [run.root.url] * len(records), records, [params] * len(records), pure=False
+    )
     results = []
     for done, future in enumerate(as_completed(futures), start=1):
         results.append(future.result())
@@ -141,17 +158,33 @@ def compute_features(
     failed = [{"roi_id": r["roi_id"], "reason": r["error"]} for r in results if "error" in r]
     good = {r["roi_id"]: r["features"] for r in results if "features" in r}
     if not good:
-        raise InputError(table, "no ROI could be computed: " + "; ".join(f"{f['roi_id']}: {f['reason']}" for f in failed[:3]))
+        raise InputError(
+            table,
+            "no ROI could be computed: "
+            + "; ".join(f"{f['roi_id']}: {f['reason']}" for f in failed[:3]),
+        )
     for f in failed:
         log.warning("%s: %s", f["roi_id"], f["reason"])
-    base_cols = ["subject_id", "series_uid", "roi_id", "scanner_batch", *[f.name for f in SCANNER_COLUMNS]]
-    base = rois[rois["roi_id"].isin(list(good))][base_cols].sort_values("roi_id").reset_index(drop=True)
+    base_cols = [
+        "subject_id",
+        "series_uid",
+        "roi_id",
+        "scanner_batch",
+        *[f.name for f in SCANNER_COLUMNS],
+    ]
+    base = (
+        rois[rois["roi_id"].isin(list(good))][base_cols]
+        .sort_values("roi_id")
+        .reset_index(drop=True)
+    )
     feats = pd.DataFrame([good[r] for r in base["roi_id"]])
     frame = pd.concat([base, feats], axis=1)
     frame["feature_set_version"] = f"{run.code_version}:{param_hash(params)}"
     frame["run_id"] = run.run_id
     lineage = _lineage(run.root, base)
     version = run.commit(table, frame, suite="features", mode="overwrite", lineage=lineage)
+    if version is None:  # identical to the current version: nothing new was committed
+        version = tables.table_version(run.root, table)
     run.message = f"{table}: {len(frame)} ROIs x {feats.shape[1]} features"
     return FeatureReport(table, version, len(frame), int(feats.shape[1]), failed)
 
@@ -161,10 +194,18 @@ def _lineage(root: Root, base: pd.DataFrame) -> list[LineageInput]:
     inputs = [LineageInput("series", uid) for uid in uids]
     rois = tables.read_table(root, "rois", columns=["roi_id", "mask_id", "file_sha256"]).to_pandas()
     used = rois[rois["roi_id"].isin(set(base["roi_id"]))].drop_duplicates("mask_id")
-    inputs += [LineageInput("mask", m, sha) for m, sha in zip(used["mask_id"], used["file_sha256"], strict=True)]
-    inst = tables.read_table(root, "instances", columns=["sop_instance_uid", "series_uid", "file_sha256"]).to_pandas()
+    inputs += [
+        LineageInput("mask", m, sha)
+        for m, sha in zip(used["mask_id"], used["file_sha256"], strict=True)
+    ]
+    inst = tables.read_table(
+        root, "instances", columns=["sop_instance_uid", "series_uid", "file_sha256"]
+    ).to_pandas()
     inst = inst[inst["series_uid"].isin(uids)]
-    inputs += [LineageInput("sop_instance", u, s) for u, s in zip(inst["sop_instance_uid"], inst["file_sha256"], strict=True)]
+    inputs += [
+        LineageInput("sop_instance", u, s)
+        for u, s in zip(inst["sop_instance_uid"], inst["file_sha256"], strict=True)
+    ]
     for name in ("series", "rois", "instances"):
         inputs.append(LineageInput("table", f"{name}@{tables.table_version(root, name)}"))
     return inputs

@@ -19,7 +19,11 @@ __all__ = ["extract", "feature_columns", "roi_values"]
 
 
 def roi_values(
-    image: npt.ArrayLike, mask: npt.ArrayLike, *, label: int = 1, resegment: tuple[float, float] | None = None
+    image: npt.ArrayLike,
+    mask: npt.ArrayLike,
+    *,
+    label: int = 1,
+    resegment: tuple[float, float] | None = None,
 ) -> npt.NDArray[np.float64]:
     """Intensities of the voxels where ``mask == label`` (and inside `resegment`, if given).
 
@@ -35,11 +39,13 @@ def roi_values(
     if img.shape != msk.shape:
         raise InputError("mask", f"mask shape {msk.shape} differs from image shape {img.shape}")
     selected = msk == label
-    values = img[selected].astype(np.float64)
+    values: npt.NDArray[np.float64] = img[selected].astype(np.float64)
     if resegment is not None:
         values = values[(values >= resegment[0]) & (values <= resegment[1])]
     if values.size == 0:
-        raise EmptyRoiError("mask", f"no voxel has label {label}" + (" inside resegmentRange" if resegment else ""))
+        raise EmptyRoiError(
+            "mask", f"no voxel has label {label}" + (" inside resegmentRange" if resegment else "")
+        )
     if not np.all(np.isfinite(values)):
         raise InputError("image", "non-finite intensities inside the ROI")
     return values
@@ -85,7 +91,9 @@ def extract(
     """
     cfg = load_settings(settings)
     if len(spacing) != 3 or not all(float(s) > 0 for s in spacing):
-        raise InputError("spacing", f"expected three positive voxel sizes (z, y, x) in mm, got {spacing}")
+        raise InputError(
+            "spacing", f"expected three positive voxel sizes (z, y, x) in mm, got {spacing}"
+        )
     values = roi_values(image, mask, label=cfg.setting.label, resegment=cfg.setting.resegment_range)
     out: dict[str, float] = {}
     wanted = cfg.feature_classes.get("firstorder", [])
@@ -101,11 +109,17 @@ def extract(
     if wanted:
         unknown = [w for w in wanted if w not in out]
         if unknown:
-            raise InputError("featureClass.firstorder", f"unknown feature(s) {', '.join(unknown)}; use IBSI tags")
+            raise InputError(
+                "featureClass.firstorder", f"unknown feature(s) {', '.join(unknown)}; use IBSI tags"
+            )
         out = {k: v for k, v in out.items() if k in wanted}
     return out
 
 
 def feature_columns(features: Mapping[str, float], settings: Settings) -> dict[str, float]:
     """Rename IBSI-tag keys to SQL-safe table columns (``ih.entropy`` -> ``ih_entropy_fbs_w25``)."""
-    return {column_name(tag, binning=settings.binning): value for tag, value in features.items() if tag in FEATURES}
+    return {
+        column_name(tag, binning=settings.binning): value
+        for tag, value in features.items()
+        if tag in FEATURES
+    }

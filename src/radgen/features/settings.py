@@ -25,13 +25,40 @@ FAMILIES: Mapping[str, tuple[str, ...]] = {"firstorder": ("stat", "ih")}
 
 #: PyRadiomics keys that are valid there but not implemented here yet.
 _NOT_YET = {
-    "resampledPixelSpacing", "interpolator", "padDistance", "normalize", "normalizeScale",
-    "removeOutliers", "preCrop", "resegmentMode", "resegmentShape", "minimumROIDimensions",
-    "minimumROISize", "geometryTolerance", "correctMask", "additionalInfo", "force2D",
-    "force2Ddimension", "distances", "symmetricalGLCM", "weightingNorm", "gldm_a",
-    "voxelArrayShift", "sigma", "start_level", "level", "wavelet", "gradientUseSpacing",
-    "lbp2DRadius", "lbp2DSamples", "lbp2DMethod", "lbp3DLevels", "lbp3DIcosphereRadius",
-    "lbp3DIcosphereSubdivision", "initValue", "enableCExtensions",
+    "resampledPixelSpacing",
+    "interpolator",
+    "padDistance",
+    "normalize",
+    "normalizeScale",
+    "removeOutliers",
+    "preCrop",
+    "resegmentMode",
+    "resegmentShape",
+    "minimumROIDimensions",
+    "minimumROISize",
+    "geometryTolerance",
+    "correctMask",
+    "additionalInfo",
+    "force2D",
+    "force2Ddimension",
+    "distances",
+    "symmetricalGLCM",
+    "weightingNorm",
+    "gldm_a",
+    "voxelArrayShift",
+    "sigma",
+    "start_level",
+    "level",
+    "wavelet",
+    "gradientUseSpacing",
+    "lbp2DRadius",
+    "lbp2DSamples",
+    "lbp2DMethod",
+    "lbp3DLevels",
+    "lbp3DIcosphereRadius",
+    "lbp3DIcosphereSubdivision",
+    "initValue",
+    "enableCExtensions",
 }
 
 
@@ -49,6 +76,14 @@ class _Setting(BaseModel):
         if value is not None and value[0] > value[1]:
             raise ValueError("resegmentRange must be [lower, upper]")
         return value
+
+
+def _default_image_types() -> dict[str, dict[str, Any] | None]:
+    return {"Original": {}}
+
+
+def _default_feature_classes() -> dict[str, list[str] | None]:
+    return {"firstorder": None}
 
 
 class Settings(BaseModel):
@@ -72,10 +107,10 @@ class Settings(BaseModel):
 
     setting: _Setting = Field(default_factory=_Setting)
     image_types: dict[str, dict[str, Any] | None] = Field(
-        default_factory=lambda: {"Original": {}}, alias="imageType"
+        default_factory=_default_image_types, alias="imageType"
     )
     feature_classes: dict[str, list[str] | None] = Field(
-        default_factory=lambda: {"firstorder": None}, alias="featureClass"
+        default_factory=_default_feature_classes, alias="featureClass"
     )
     convention: Literal["ibsi"] = "ibsi"
 
@@ -86,7 +121,9 @@ class Settings(BaseModel):
                 raise ValueError(f"imageType {name!r} is not supported yet (supported: Original)")
         for name in self.feature_classes:
             if name not in FAMILIES:
-                raise ValueError(f"featureClass {name!r} is not supported yet (supported: {', '.join(FAMILIES)})")
+                raise ValueError(
+                    f"featureClass {name!r} is not supported yet (supported: {', '.join(FAMILIES)})"
+                )
         if self.setting.bin_width is not None and self.setting.bin_count is not None:
             raise ValueError("give binWidth or binCount, not both")
         if self.setting.bin_width is None and self.setting.bin_count is None:
@@ -104,12 +141,17 @@ class Settings(BaseModel):
 
 
 def _reject_unknown(raw: Mapping[str, Any], source: str) -> None:
-    for key in (raw.get("setting") or {}):
+    for key in raw.get("setting") or {}:
         if key in _NOT_YET:
-            raise ConfigError(f"{source}: setting.{key}", "is a PyRadiomics setting radgen does not support yet")
+            raise ConfigError(
+                f"{source}: setting.{key}", "is a PyRadiomics setting radgen does not support yet"
+            )
     for key in raw:
         if key not in {"setting", "imageType", "featureClass", "convention"}:
-            raise ConfigError(f"{source}: {key}", "unknown key (expected setting, imageType, featureClass, convention)")
+            raise ConfigError(
+                f"{source}: {key}",
+                "unknown key (expected setting, imageType, featureClass, convention)",
+            )
 
 
 def load_settings(settings: Settings | Mapping[str, Any] | str | Path | None) -> Settings:

@@ -49,7 +49,14 @@ SPACING_TOLERANCE = 0.01
 #: Orientation cosines may differ by this much between slices of one series.
 ORIENTATION_TOLERANCE = 1e-4
 
-_SCANNER_KEYS = ("modality", "manufacturer", "manufacturer_model_name", "convolution_kernel", "kvp", "magnetic_field_strength")
+_SCANNER_KEYS = (
+    "modality",
+    "manufacturer",
+    "manufacturer_model_name",
+    "convolution_kernel",
+    "kvp",
+    "magnetic_field_strength",
+)
 
 
 @dataclass(frozen=True)
@@ -162,7 +169,9 @@ def find_files(paths: Sequence[str | Path]) -> list[str]:
             found.append(str(path.resolve()))
             continue
         for item in sorted(path.rglob("*")):
-            if item.is_file() and not any(part.startswith(".") for part in item.relative_to(path).parts):
+            if item.is_file() and not any(
+                part.startswith(".") for part in item.relative_to(path).parts
+            ):
                 found.append(str(item.resolve()))
     return sorted(set(found))
 
@@ -198,7 +207,9 @@ def read_header(path: str) -> DicomHeader | Quarantined:
         return Quarantined(path, "not an image (no Rows/Columns)", series_uid, digest)
     spacing = _floats(ds, "PixelSpacing", 2)
     meta = getattr(ds, "file_meta", None)
-    transfer = str(meta.TransferSyntaxUID) if meta is not None and "TransferSyntaxUID" in meta else None
+    transfer = (
+        str(meta.TransferSyntaxUID) if meta is not None and "TransferSyntaxUID" in meta else None
+    )
     instance = ds.get("InstanceNumber")
     position = _floats(ds, "ImagePositionPatient", 3)
     return DicomHeader(
@@ -255,7 +266,10 @@ def scanner_batch(header_or_row: DicomHeader | dict[str, Any]) -> tuple[str, str
     """
     values = asdict(header_or_row) if isinstance(header_or_row, DicomHeader) else header_or_row
     parts = [_present(values.get(k)) for k in _SCANNER_KEYS]
-    norm = ["" if v is None else (f"{v:g}" if isinstance(v, float) else str(v).strip().upper()) for v in parts]
+    norm = [
+        "" if v is None else (f"{v:g}" if isinstance(v, float) else str(v).strip().upper())
+        for v in parts
+    ]
     digest = hashlib.sha256("|".join(norm).encode()).hexdigest()[:8]
     label_bits = [str(v) for v in parts[:4] if v]
     if parts[4]:
@@ -296,15 +310,23 @@ def _normal(orientation: Sequence[float]) -> npt.NDArray[np.float64]:
 def _stored_dtype(headers: Sequence[DicomHeader]) -> np.dtype[Any]:
     """Smallest exact dtype for the rescaled values, decided from the headers alone."""
     integral = all(
-        float(h.rescale_slope).is_integer() and float(h.rescale_intercept).is_integer() for h in headers
+        float(h.rescale_slope).is_integer() and float(h.rescale_intercept).is_integer()
+        for h in headers
     )
     if not integral:
         return np.dtype(np.float32)
     lo, hi = 0.0, 0.0
     for h in headers:
         bits = max(1, min(h.bits_stored, 32))
-        s_lo, s_hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if h.pixel_representation else (0, 2**bits - 1)
-        ends = [h.rescale_slope * s_lo + h.rescale_intercept, h.rescale_slope * s_hi + h.rescale_intercept]
+        s_lo, s_hi = (
+            (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+            if h.pixel_representation
+            else (0, 2**bits - 1)
+        )
+        ends = [
+            h.rescale_slope * s_lo + h.rescale_intercept,
+            h.rescale_slope * s_hi + h.rescale_intercept,
+        ]
         lo, hi = min(lo, *ends), max(hi, *ends)
     for candidate in (np.int16, np.int32):
         info = np.iinfo(candidate)
@@ -316,25 +338,38 @@ def _stored_dtype(headers: Sequence[DicomHeader]) -> np.dtype[Any]:
 def _pixels(header: DicomHeader) -> npt.NDArray[Any]:
     try:
         ds = pydicom.dcmread(header.path)
-        if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+        if (
+            "PixelData" not in ds
+            and "FloatPixelData" not in ds
+            and "DoubleFloatPixelData" not in ds
+        ):
             raise CorruptDicomError(header.path, "no Pixel Data element")
         arr = ds.pixel_array
     except CorruptDicomError:
         raise
     except NotImplementedError as err:
-        raise CorruptDicomError(header.path, f"unsupported transfer syntax {header.transfer_syntax_uid}: {err}") from err
+        raise CorruptDicomError(
+            header.path, f"unsupported transfer syntax {header.transfer_syntax_uid}: {err}"
+        ) from err
     except (OSError, EOFError, ValueError, RuntimeError, AttributeError, KeyError) as err:
         raise CorruptDicomError(header.path, f"truncated or unreadable pixel data: {err}") from err
     if arr.shape != (header.rows, header.columns):
-        raise CorruptDicomError(header.path, f"pixel array shape {arr.shape} is not one {header.rows}x{header.columns} frame")
+        raise CorruptDicomError(
+            header.path,
+            f"pixel array shape {arr.shape} is not one {header.rows}x{header.columns} frame",
+        )
     return np.asarray(arr)
 
 
 def _rescaled(header: DicomHeader, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
     raw = _pixels(header)
     if dtype.kind == "f":
-        return (raw.astype(np.float64) * header.rescale_slope + header.rescale_intercept).astype(dtype)
-    return (raw.astype(np.int64) * int(header.rescale_slope) + int(header.rescale_intercept)).astype(dtype)
+        return (raw.astype(np.float64) * header.rescale_slope + header.rescale_intercept).astype(
+            dtype
+        )
+    return (
+        raw.astype(np.int64) * int(header.rescale_slope) + int(header.rescale_intercept)
+    ).astype(dtype)
 
 
 def _series_folder(headers: Sequence[DicomHeader]) -> str:
@@ -349,7 +384,9 @@ def _geometry_problem(headers: Sequence[DicomHeader]) -> str | None:
     if any((h.rows, h.columns) != (first.rows, first.columns) for h in headers):
         return "inconsistent image size between slices"
     ref = np.asarray(first.orientation)
-    if any(np.max(np.abs(np.asarray(h.orientation) - ref)) > ORIENTATION_TOLERANCE for h in headers):
+    if any(
+        np.max(np.abs(np.asarray(h.orientation) - ref)) > ORIENTATION_TOLERANCE for h in headers
+    ):
         return "inconsistent orientation between slices"
     if any(h.pixel_spacing != first.pixel_spacing for h in headers):
         return "inconsistent pixel spacing between slices"
@@ -395,7 +432,8 @@ def assemble_series(
     if problem:
         return reject(problem)
     first = headers[0]
-    assert first.orientation is not None and first.pixel_spacing is not None
+    assert first.orientation is not None
+    assert first.pixel_spacing is not None
     normal = _normal(first.orientation)
     ordered = sorted(headers, key=lambda h: float(np.dot(h.position, normal)))  # type: ignore[arg-type]
     positions = np.array([float(np.dot(h.position, normal)) for h in ordered])  # type: ignore[arg-type]
@@ -412,7 +450,9 @@ def assemble_series(
             except CorruptDicomError as err:
                 return reject(f"{err.path}: {err.reason}")
             if not same:
-                return reject(f"duplicate position {pos:.3f} mm with different pixels: {prev.path}, {h.path}")
+                return reject(
+                    f"duplicate position {pos:.3f} mm with different pixels: {prev.path}, {h.path}"
+                )
             log.info("%s: %s duplicates %s; kept one", uid, h.path, prev.path)
             continue
         keep.append(h)
@@ -470,7 +510,9 @@ def assemble_series(
     }
     root = Root.from_string(root_url)
     try:
-        write_volume_slices(root, rel, planes(), shape=shape, dtype=dtype, name="image", attrs=attrs)
+        write_volume_slices(
+            root, rel, planes(), shape=shape, dtype=dtype, name="image", attrs=attrs
+        )
     except CorruptDicomError as err:
         return reject(f"{err.path}: {err.reason}")
 

@@ -91,7 +91,9 @@ def _existing_series(root: Root) -> dict[str, str]:
     return dict(zip(frame["series_uid"], frame["content_sha256"], strict=True))
 
 
-def _gather(client: Client, futures: list[Any], stage: str, progress: ProgressFn | None) -> list[Any]:
+def _gather(
+    client: Client, futures: list[Any], stage: str, progress: ProgressFn | None
+) -> list[Any]:
     results: list[Any] = []
     for done, future in enumerate(as_completed(futures), start=1):
         results.append(future.result())
@@ -137,7 +139,9 @@ def ingest_dicom(
     log.info("reading %d file headers", len(files))
     batches = [files[i : i + _HEADER_BATCH] for i in range(0, len(files), _HEADER_BATCH)]
     header_futures = client.map(read_headers, batches, pure=False)
-    read = [item for batch in _gather(client, header_futures, "headers", progress) for item in batch]
+    read = [
+        item for batch in _gather(client, header_futures, "headers", progress) for item in batch
+    ]
     headers = [h for h in read if isinstance(h, DicomHeader)]
     report = IngestReport(quarantined=[q for q in read if isinstance(q, Quarantined)])
 

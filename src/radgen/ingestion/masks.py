@@ -19,6 +19,7 @@ import nibabel as nib
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from nibabel.filebasedimages import ImageFileError
 from scipy import ndimage
 
 from radgen.errors import InputError
@@ -73,7 +74,7 @@ def grid_transform(
     """
     image_ras = _LPS_TO_RAS @ affine_lps(image_attrs)
     m = np.linalg.inv(image_ras) @ np.asarray(mask_affine, dtype=float)
-    rounded = np.round(m)
+    rounded: npt.NDArray[np.float64] = np.round(m)
     if np.max(np.abs(m - rounded)) > _GRID_TOLERANCE:
         return None
     rot = rounded[:3, :3]
@@ -112,7 +113,7 @@ def _load_nifti(path: str) -> tuple[npt.NDArray[Any], npt.NDArray[np.float64]]:
     try:
         img = nib.load(path)
         data = np.asanyarray(img.dataobj)
-    except (nib.filebasedimages.ImageFileError, OSError, EOFError, ValueError) as err:
+    except (ImageFileError, OSError, EOFError, ValueError) as err:
         raise InputError(path, f"not a readable NIfTI mask: {err}") from err
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
@@ -158,13 +159,19 @@ def _place(
     if len(placed) == 1:
         return placed[0]
     if series_uid is not None:
-        raise InputError(path, f"not on the voxel grid of series {series_uid} (affine or shape differ)")
+        raise InputError(
+            path, f"not on the voxel grid of series {series_uid} (affine or shape differ)"
+        )
     if not placed:
-        raise InputError(path, "no ingested series has this voxel grid; ingest the image or pass --series")
+        raise InputError(
+            path, "no ingested series has this voxel grid; ingest the image or pass --series"
+        )
     raise InputError(path, f"matches the grid of {len(placed)} series; pass --series")
 
 
-def _roi_rows(mask_id: str, labels: npt.NDArray[Any], series: dict[str, Any], path: str, sha: str, run_id: str) -> list[dict[str, Any]]:
+def _roi_rows(
+    mask_id: str, labels: npt.NDArray[Any], series: dict[str, Any], path: str, sha: str, run_id: str
+) -> list[dict[str, Any]]:
     spacing = np.asarray(series["spacing"], dtype=float)
     voxel_mm3 = float(np.prod(spacing))
     rows = []
@@ -197,7 +204,9 @@ def _roi_rows(mask_id: str, labels: npt.NDArray[Any], series: dict[str, Any], pa
     return rows
 
 
-def ingest_masks(run: Run, paths: Sequence[str | Path], *, series_uid: str | None = None) -> MaskReport:
+def ingest_masks(
+    run: Run, paths: Sequence[str | Path], *, series_uid: str | None = None
+) -> MaskReport:
     """Ingest NIfTI masks onto the grids of ingested series.
 
     Parameters
@@ -225,7 +234,9 @@ def ingest_masks(run: Run, paths: Sequence[str | Path], *, series_uid: str | Non
     candidates = _series_rows(run)
     known = set()
     if tables.table_exists(run.root, "rois"):
-        known = set(tables.read_table(run.root, "rois", columns=["mask_id"]).column("mask_id").to_pylist())
+        known = set(
+            tables.read_table(run.root, "rois", columns=["mask_id"]).column("mask_id").to_pylist()
+        )
     report = MaskReport()
     rows: list[dict[str, Any]] = []
     lineage: list[LineageInput] = []
@@ -255,13 +266,21 @@ def ingest_masks(run: Run, paths: Sequence[str | Path], *, series_uid: str | Non
             "file_sha256": sha,
             "run_id": run.run_id,
         }
-        write_volume(run.root, f"masks/{mask_id}.zarr", labels.astype(dtype), name="mask", attrs=attrs)
+        write_volume(
+            run.root, f"masks/{mask_id}.zarr", labels.astype(dtype), name="mask", attrs=attrs
+        )
         new = _roi_rows(mask_id, labels, series, path, sha, run.run_id)
         rows.extend(new)
-        report.rois.extend({k: r[k] for k in ("roi_id", "series_uid", "n_voxels", "volume_mm3")} for r in new)
+        report.rois.extend(
+            {k: r[k] for k in ("roi_id", "series_uid", "n_voxels", "volume_mm3")} for r in new
+        )
         lineage += [LineageInput("file", path, sha), LineageInput("series", series["series_uid"])]
     if report.quarantined:
-        run.commit("quarantine", quarantine_rows(report.quarantined, kind="mask", run_id=run.run_id), suite="quarantine")
+        run.commit(
+            "quarantine",
+            quarantine_rows(report.quarantined, kind="mask", run_id=run.run_id),
+            suite="quarantine",
+        )
     if not rows:
         if report.unchanged:
             run.message = f"{len(report.unchanged)} masks already in the catalog, unchanged"

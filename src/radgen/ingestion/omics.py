@@ -79,7 +79,7 @@ class OmicsReport:
 def patient_ids(samples: pd.Series, pattern: str = DEFAULT_PATIENT_PATTERN) -> pd.Series:
     """Patient id of each sample id: the first group of `pattern`, else the sample id."""
     regex = re.compile(pattern)
-    return samples.map(lambda s: (m.group(1) if (m := regex.match(str(s))) else str(s)))
+    return samples.map(lambda s: m.group(1) if (m := regex.match(str(s))) else str(s))
 
 
 def _read_table(path: str, *, comment: str | None = "#", header: int | None = 0) -> pd.DataFrame:
@@ -107,7 +107,19 @@ def _require(frame: pd.DataFrame, path: str, columns: Sequence[str], what: str) 
         raise InputError(path, f"not a {what}: missing column(s) {', '.join(missing)}")
 
 
-_NA = {"", "NA", "N/A", "NaN", "nan", ".", "[Not Available]", "[Not Applicable]", "[Unknown]", "null", "NULL"}
+_NA = {
+    "",
+    "NA",
+    "N/A",
+    "NaN",
+    "nan",
+    ".",
+    "[Not Available]",
+    "[Not Applicable]",
+    "[Unknown]",
+    "null",
+    "NULL",
+}
 
 
 def _numeric(values: pd.Series, path: str, column: str, *, integer: bool = False) -> pd.Series:
@@ -116,7 +128,9 @@ def _numeric(values: pd.Series, path: str, column: str, *, integer: bool = False
     bad = cleaned.notna() & numbers.isna()
     if bad.any():
         first = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(path, f"column {column!r} row {first + 1}: {cleaned.iloc[first]!r} is not a number")
+        raise InputError(
+            path, f"column {column!r} row {first + 1}: {cleaned.iloc[first]!r} is not a number"
+        )
     if integer:
         if (numbers.dropna() % 1 != 0).any():
             raise InputError(path, f"column {column!r} holds non-integer values")
@@ -139,7 +153,13 @@ def parse_maf(path: str, *, patient_pattern: str = DEFAULT_PATIENT_PATTERN) -> p
     _require(
         maf,
         path,
-        ["Hugo_Symbol", "Tumor_Sample_Barcode", "Variant_Classification", "Chromosome", "Start_Position"],
+        [
+            "Hugo_Symbol",
+            "Tumor_Sample_Barcode",
+            "Variant_Classification",
+            "Chromosome",
+            "Start_Position",
+        ],
         "MAF",
     )
     out = pd.DataFrame(
@@ -147,10 +167,14 @@ def parse_maf(path: str, *, patient_pattern: str = DEFAULT_PATIENT_PATTERN) -> p
             "sample_id": maf["Tumor_Sample_Barcode"].str.strip(),
             "gene": maf["Hugo_Symbol"].str.strip(),
             "variant_classification": maf["Variant_Classification"].str.strip(),
-            "variant_type": maf.get("Variant_Type", pd.Series([""] * len(maf))).str.strip().replace("", None),
+            "variant_type": maf.get("Variant_Type", pd.Series([""] * len(maf)))
+            .str.strip()
+            .replace("", None),
             "chrom": maf["Chromosome"].str.strip().str.removeprefix("chr"),
             "start": _numeric(maf["Start_Position"], path, "Start_Position", integer=True),
-            "end": _numeric(maf.get("End_Position", maf["Start_Position"]), path, "End_Position", integer=True),
+            "end": _numeric(
+                maf.get("End_Position", maf["Start_Position"]), path, "End_Position", integer=True
+            ),
             "ref": maf.get("Reference_Allele", pd.Series([""] * len(maf))).str.strip(),
             "alt": maf.get("Tumor_Seq_Allele2", pd.Series([""] * len(maf))).str.strip(),
         }
@@ -158,12 +182,18 @@ def parse_maf(path: str, *, patient_pattern: str = DEFAULT_PATIENT_PATTERN) -> p
     if (out["sample_id"] == "").any() or (out["gene"] == "").any():
         raise InputError(path, "empty Tumor_Sample_Barcode or Hugo_Symbol")
     for col in ("t_ref_count", "t_alt_count"):
-        out[col] = _numeric(maf[col], path, col, integer=True) if col in maf else pd.Series(pd.NA, index=maf.index, dtype="Int64")
+        out[col] = (
+            _numeric(maf[col], path, col, integer=True)
+            if col in maf
+            else pd.Series(pd.NA, index=maf.index, dtype="Int64")
+        )
     depth = out["t_ref_count"] + out["t_alt_count"]
     vaf = out["t_alt_count"].astype("Float64") / depth.astype("Float64").where(depth > 0)
     out["vaf"] = vaf.astype("float64")
     out["patient_id"] = patient_ids(out["sample_id"], patient_pattern)
-    return out.drop_duplicates(["sample_id", "gene", "chrom", "start", "ref", "alt"]).reset_index(drop=True)
+    return out.drop_duplicates(["sample_id", "gene", "chrom", "start", "ref", "alt"]).reset_index(
+        drop=True
+    )
 
 
 def gene_mutation_matrix(
@@ -227,7 +257,11 @@ def parse_rsem(
         if sample_id == name:
             sample_id = name.split(".")[0]
     gene_id = frame["gene_id"].str.strip()
-    symbol = gene_id.map(lambda g: g.split("|")[0] if re.match(r"^[^|]+\|\d+$", g) and not g.startswith("?") else None)
+    symbol = gene_id.map(
+        lambda g: (
+            g.split("|")[0] if re.match(r"^[^|]+\|\d+$", g) and not g.startswith("?") else None
+        )
+    )
     out = pd.DataFrame(
         {
             "sample_id": sample_id,
@@ -269,7 +303,9 @@ def parse_seg(path: str, *, patient_pattern: str = DEFAULT_PATIENT_PATTERN) -> p
     for target, aliases in _SEG_ALIASES.items():
         found = next((a for a in aliases if a in frame.columns), None)
         if found is None and target != "num_markers":
-            raise InputError(path, f"not a SEG file: no column for {target} (one of {', '.join(aliases)})")
+            raise InputError(
+                path, f"not a SEG file: no column for {target} (one of {', '.join(aliases)})"
+            )
         if found is not None:
             picked[target] = found
     out = pd.DataFrame(
@@ -278,7 +314,9 @@ def parse_seg(path: str, *, patient_pattern: str = DEFAULT_PATIENT_PATTERN) -> p
             "chrom": frame[picked["chrom"]].str.strip().str.removeprefix("chr"),
             "start": _numeric(frame[picked["start"]], path, picked["start"], integer=True),
             "end": _numeric(frame[picked["end"]], path, picked["end"], integer=True),
-            "num_markers": _numeric(frame[picked["num_markers"]], path, picked["num_markers"], integer=True)
+            "num_markers": _numeric(
+                frame[picked["num_markers"]], path, picked["num_markers"], integer=True
+            )
             if "num_markers" in picked
             else pd.Series(pd.NA, index=frame.index, dtype="Int64"),
             "seg_mean": _numeric(frame[picked["seg_mean"]], path, picked["seg_mean"]),
@@ -287,7 +325,10 @@ def parse_seg(path: str, *, patient_pattern: str = DEFAULT_PATIENT_PATTERN) -> p
     backwards = out["end"] < out["start"]
     if backwards.any():
         row = int(np.flatnonzero(backwards.to_numpy())[0])
-        raise InputError(path, f"row {row + 1}: segment ends ({out['end'].iloc[row]}) before it starts ({out['start'].iloc[row]})")
+        raise InputError(
+            path,
+            f"row {row + 1}: segment ends ({out['end'].iloc[row]}) before it starts ({out['start'].iloc[row]})",
+        )
     out["patient_id"] = patient_ids(out["sample_id"], patient_pattern)
     return out
 
@@ -310,13 +351,21 @@ def parse_methylation(
     if frame.shape[1] < 2:
         raise InputError(path, "not a methylation table: needs an id column and sample columns")
     id_col = frame.columns[0]
-    skip = {"Entrez_Gene_Id", "Gene_Symbol", "Chromosome", "Genomic_Coordinate", "Hugo_Symbol"} - {id_col}
+    skip = {"Entrez_Gene_Id", "Gene_Symbol", "Chromosome", "Genomic_Coordinate", "Hugo_Symbol"} - {
+        id_col
+    }
     if id_columns is not None:
         skip |= set(frame.columns[1:id_columns])
     samples = [c for c in frame.columns[1:] if c not in skip]
     long = frame[[id_col, *samples]].melt(id_vars=id_col, var_name="sample_id", value_name="raw")
     beta = _numeric(long["raw"], path, "beta")
-    out = pd.DataFrame({"sample_id": long["sample_id"].str.strip(), "probe_id": long[id_col].str.strip(), "beta": beta})
+    out = pd.DataFrame(
+        {
+            "sample_id": long["sample_id"].str.strip(),
+            "probe_id": long[id_col].str.strip(),
+            "beta": beta,
+        }
+    )
     clipped = out["beta"].clip(1e-6, 1 - 1e-6)
     out["m_value"] = np.log2(clipped / (1 - clipped))
     out["patient_id"] = patient_ids(out["sample_id"], patient_pattern)
@@ -341,14 +390,22 @@ def parse_clinical(path: str, *, id_column: str | None = None) -> pd.DataFrame:
         No patient column, or a patient appears twice.
     """
     frame = _read_table(path)
-    candidates = [id_column] if id_column else ["PATIENT_ID", "patient_id", "Tumor_Sample_Barcode", "case_submitter_id"]
+    candidates = (
+        [id_column]
+        if id_column
+        else ["PATIENT_ID", "patient_id", "Tumor_Sample_Barcode", "case_submitter_id"]
+    )
     found = next((c for c in candidates if c in frame.columns), None)
     if found is None:
-        raise InputError(path, f"no patient id column (looked for {', '.join(candidates)}); use --id-column")
+        raise InputError(
+            path, f"no patient id column (looked for {', '.join(candidates)}); use --id-column"
+        )
     out = pd.DataFrame({"patient_id": frame[found].str.strip()})
     dupes = out["patient_id"].duplicated()
     if dupes.any():
-        raise InputError(path, f"patient {out['patient_id'][dupes].iloc[0]!r} appears more than once")
+        raise InputError(
+            path, f"patient {out['patient_id'][dupes].iloc[0]!r} appears more than once"
+        )
     for col in frame.columns:
         if col == found:
             continue

@@ -57,7 +57,9 @@ class Catalog:
         """Open an existing catalog (see :func:`radgen.open_catalog`)."""
         resolved = root if isinstance(root, Root) else resolve_root(root)
         if not resolved.exists(MARKER):
-            raise CatalogError(resolved.url, "no radgen catalog here; run `radgen init` (or `radgen demo`) first")
+            raise CatalogError(
+                resolved.url, "no radgen catalog here; run `radgen init` (or `radgen demo`) first"
+            )
         return cls(resolved)
 
     @classmethod
@@ -74,14 +76,23 @@ class Catalog:
             resolved.makedirs(folder)
         if not resolved.exists(MARKER):
             resolved.write_json(
-                {"format_version": FORMAT_VERSION, "created_at": dt.datetime.now(dt.UTC).isoformat(), "created_by": code_version()},
+                {
+                    "format_version": FORMAT_VERSION,
+                    "created_at": dt.datetime.now(dt.UTC).isoformat(),
+                    "created_by": code_version(),
+                },
                 MARKER,
             )
         created = []
         for name, schema in TABLES.items():
             if not tables.table_exists(resolved, name):
                 empty = pa.Table.from_pylist([], schema=schema)
-                tables.write_table(resolved, name, empty, metadata={"command": "init", "code_version": code_version()})
+                tables.write_table(
+                    resolved,
+                    name,
+                    empty,
+                    metadata={"command": "init", "code_version": code_version()},
+                )
                 created.append(name)
         if created or not index.index_path(resolved).exists():
             index.refresh(resolved)
@@ -121,7 +132,11 @@ class Catalog:
     def list_tables(self) -> pd.DataFrame:
         """Every table with its current version and row count."""
         rows = [
-            {"table": name, "version": tables.table_version(self.root, name), "rows": tables.table_rows(self.root, name)}
+            {
+                "table": name,
+                "version": tables.table_version(self.root, name),
+                "rows": tables.table_rows(self.root, name),
+            }
             for name in tables.list_tables(self.root)
         ]
         return pd.DataFrame(rows, columns=["table", "version", "rows"])
@@ -162,8 +177,12 @@ class Catalog:
             files = tables.table_files(self.root, name, version)
             if not files:
                 return dd.from_pandas(self.table(name, version, columns=columns), npartitions=1)
-            return dd.read_parquet(files, columns=columns, storage_options=self.root.storage_options or None)
-        return tables.read_table(self.root, name, version=version, as_of=as_of, columns=columns).to_pandas()
+            return dd.read_parquet(
+                files, columns=columns, storage_options=self.root.storage_options or None
+            )
+        return tables.read_table(
+            self.root, name, version=version, as_of=as_of, columns=columns
+        ).to_pandas()
 
     def image(self, series_uid: str) -> xr.DataArray:
         """The volume of a series as a lazy, Dask-backed DataArray with mm coordinates.
@@ -198,7 +217,10 @@ class Catalog:
         if dask:
             import dask.dataframe as dd
 
-            return dd.read_parquet(list(datasets.dataset_files(self.root, ref)), storage_options=self.root.storage_options or None)
+            return dd.read_parquet(
+                list(datasets.dataset_files(self.root, ref)),
+                storage_options=self.root.storage_options or None,
+            )
         return datasets.read_dataset(self.root, ref).to_pandas()
 
     def list_datasets(self) -> pd.DataFrame:

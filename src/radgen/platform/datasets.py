@@ -172,6 +172,13 @@ def publish_dataset(run: Run, name: str, sql: str, *, description: str = "") -> 
     if not DATASET_NAME.match(name):
         raise ConfigError(name, "dataset names are lower case letters, digits, '.', '_' and '-'")
     pins = _pins_for(root, sql)
+    latest = _versions(root, name)
+    if latest:
+        previous, _ = _manifest(root, name, latest[-1])
+        if previous["sql"] == sql and previous["table_versions"] == pins:
+            log.info("%s@%d already freezes this query over these versions", name, latest[-1])
+            run.message = f"{name}@{latest[-1]} unchanged"
+            return {**previous, "unchanged": True}
     result = query_pinned(root, sql, pins)
     suite = run.validate("datasets", result.to_pandas(), target=f"dataset {name}")
     version = (_versions(root, name) or [0])[-1] + 1
@@ -182,7 +189,14 @@ def publish_dataset(run: Run, name: str, sql: str, *, description: str = "") -> 
         data = _parquet_bytes(part)
         rel = f"data/part-{i:05d}.parquet"
         root.write_bytes(data, staging, rel)
-        files.append({"path": rel, "size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "rows": part.num_rows})
+        files.append(
+            {
+                "path": rel,
+                "size": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "rows": part.num_rows,
+            }
+        )
     manifest = {
         "name": name,
         "version": version,
@@ -234,14 +248,19 @@ def _manifest(root: Root, name: str, version: int) -> tuple[dict[str, Any], byte
     expected = _recorded_manifest_hash(root, name, version)
     actual = hashlib.sha256(raw).hexdigest()
     if expected is not None and expected != actual:
-        raise IntegrityError(root.uri(DATASETS_DIR, name, str(version), MANIFEST), f"SHA-256 {actual} does not match the recorded {expected}")
+        raise IntegrityError(
+            root.uri(DATASETS_DIR, name, str(version), MANIFEST),
+            f"SHA-256 {actual} does not match the recorded {expected}",
+        )
     return json.loads(raw), raw
 
 
 def _recorded_manifest_hash(root: Root, name: str, version: int) -> str | None:
     if not tables.table_exists(root, "datasets"):
         return None
-    frame = tables.read_table(root, "datasets", columns=["name", "version", "manifest_sha256"]).to_pandas()
+    frame = tables.read_table(
+        root, "datasets", columns=["name", "version", "manifest_sha256"]
+    ).to_pandas()
     hit = frame[(frame["name"] == name) & (frame["version"] == version)]
     return None if hit.empty else str(hit["manifest_sha256"].iloc[0])
 
@@ -252,7 +271,8 @@ def _verified_bytes(root: Root, base: str, entry: dict[str, Any]) -> bytes:
     if len(data) != int(entry["size"]) or digest != entry["sha256"]:
         raise IntegrityError(
             root.uri(base, entry["path"]),
-            f"SHA-256 {digest} ({len(data)} bytes) does not match the manifest's {entry['sha256']} ({entry['size']} bytes)",
+            f"SHA-256 {digest} ({len(data)} bytes) does not match the manifest's "
+            f"{entry['sha256']} ({entry['size']} bytes)",
         )
     return data
 
@@ -301,14 +321,26 @@ def pull_dataset(
                 pacsv.write_csv(pq.read_table(io.BytesIO(data)), sink)
                 out_rel, payload = str(Path(entry["path"]).with_suffix(".csv")), sink.getvalue()
             (staging / out_rel).write_bytes(payload)
-            written.append({"path": out_rel, "size": len(payload), "sha256": hashlib.sha256(payload).hexdigest()})
+            written.append(
+                {
+                    "path": out_rel,
+                    "size": len(payload),
+                    "sha256": hashlib.sha256(payload).hexdigest(),
+                }
+            )
         for item in [MANIFEST, *[w["path"] for w in written]]:
             dest = target / item
             dest.parent.mkdir(parents=True, exist_ok=True)
             (staging / item).replace(dest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return {"dataset": ref.name, "version": version, "files": written, "verified": True, "to": str(target)}
+    return {
+        "dataset": ref.name,
+        "version": version,
+        "files": written,
+        "verified": True,
+        "to": str(target),
+    }
 
 
 def read_dataset(root: Root, ref: DatasetRef) -> pa.Table:

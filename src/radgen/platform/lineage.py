@@ -6,6 +6,8 @@ import json
 from collections import defaultdict
 from typing import Any
 
+import pyarrow.compute as pc
+
 from radgen.errors import NotFoundError
 from radgen.platform import tables
 from radgen.platform.storage import Root
@@ -67,9 +69,11 @@ def trace(root: Root, name: str, version: int | None = None) -> dict[str, Any]:
         failed = mine[["suite", "expectation", "column", "severity"]].to_dict("records")
     inputs: dict[str, list[dict[str, Any]]] = defaultdict(list)
     if tables.table_exists(root, "lineage"):
-        lin = tables.read_table(root, "lineage").to_pandas()
-        mine = lin[(lin["output_table"] == name) & (lin["output_version"] == version)]
-        for rec in mine.to_dict("records"):
+        lin = tables.read_table(root, "lineage")
+        mine = lin.filter(
+            pc.and_(pc.equal(lin["output_table"], name), pc.equal(lin["output_version"], version))
+        )
+        for rec in mine.to_pylist():
             inputs[rec["input_kind"]].append({"id": rec["input_id"], "sha256": rec["input_sha256"]})
     return {
         "table": name,

@@ -193,13 +193,18 @@ class Run:
         int or None
             The committed version, or None when nothing was new.
         """
-        table = data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
+        table = (
+            data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
+        )
         table = tables.conform(name, table)
         if mode == "append" and only_new:
             table = _drop_existing(self.root, name, table)
-            if table.num_rows == 0 and tables.table_exists(self.root, name):
-                log.info("%s: nothing new to commit", name)
-                return None
+        if table.num_rows == 0 and tables.table_exists(self.root, name) and mode == "append":
+            log.info("%s: nothing new to commit", name)
+            return None
+        if mode == "overwrite" and _same_content(self.root, name, table):
+            log.info("%s: content unchanged; no new version", name)
+            return None
         result = None
         if suite is not None:
             result = self.validate(suite, table.to_pandas(), target=name)
@@ -258,6 +263,31 @@ class Run:
         )
         written.append("runs")
         index.refresh(self.root, written)
+
+
+def _same_content(root: Root, name: str, table: pa.Table) -> bool:
+    """Whether `table` equals the current version of `name`, ignoring run bookkeeping."""
+    if not tables.table_exists(root, name):
+        return False
+    current = tables.read_table(root, name)
+    ignore = {"run_id"}
+    cols = [c for c in table.column_names if c not in ignore]
+    if sorted(cols) != sorted(c for c in current.column_names if c not in ignore):
+        return False
+    if current.num_rows != table.num_rows:
+        return False
+    left = table.select(cols).to_pandas()
+    right = current.select(cols).to_pandas()
+    declared = schema_for(name)
+    keys = [k for k in (key_columns(declared) if declared is not None else []) if k in cols]
+    if keys:
+        left = left.sort_values(keys).reset_index(drop=True)
+        right = right.sort_values(keys).reset_index(drop=True)
+    try:
+        pd.testing.assert_frame_equal(left, right, check_dtype=False, check_exact=True)
+    except AssertionError:
+        return False
+    return True
 
 
 def _drop_existing(root: Root, name: str, table: pa.Table) -> pa.Table:

@@ -253,7 +253,9 @@ def version_as_of(root: Root, name: str, as_of: dt.datetime | str) -> int:
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
     stamp_ms = when.timestamp() * 1000
-    candidates = [int(h["version"]) for h in table_history(root, name) if h["timestamp"] <= stamp_ms]
+    candidates = [
+        int(h["version"]) for h in table_history(root, name) if h["timestamp"] <= stamp_ms
+    ]
     if not candidates:
         raise NotFoundError(f"{name}@{when.isoformat()}", "no version existed at that time")
     return max(candidates)

@@ -30,7 +30,15 @@ from zarr.codecs import BloscCodec
 from radgen.errors import NotFoundError
 from radgen.platform.storage import Root
 
-__all__ = ["affine_lps", "chunk_shape", "open_volume", "read_region", "volume_exists", "write_volume", "write_volume_slices"]
+__all__ = [
+    "affine_lps",
+    "chunk_shape",
+    "open_volume",
+    "read_region",
+    "volume_exists",
+    "write_volume",
+    "write_volume_slices",
+]
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +88,12 @@ def volume_exists(root: Root, rel: str) -> bool:
 
 
 def _create(
-    root: Root, rel: str, shape: Sequence[int], dtype: np.dtype[Any], name: str, chunks: Sequence[int] | None
+    root: Root,
+    rel: str,
+    shape: Sequence[int],
+    dtype: np.dtype[Any],
+    name: str,
+    chunks: Sequence[int] | None,
 ) -> tuple[str, Any, Any]:
     chunk = tuple(chunks) if chunks else chunk_shape(shape, dtype.itemsize)
     parent, leaf = rel.rsplit("/", 1)

@@ -37,8 +37,8 @@ def field(
     *,
     nullable: bool = True,
     key: bool = False,
-    min: float | None = None,  # noqa: A002 - mirrors the metadata key
-    max: float | None = None,  # noqa: A002
+    min: float | None = None,
+    max: float | None = None,
 ) -> pa.Field:
     """Declare one column with its description, key flag and plausible range."""
     meta = {"description": description}

@@ -32,7 +32,15 @@ log = logging.getLogger(__name__)
 STAGE_TABLES: dict[str, tuple[str, ...]] = {
     "dicom": ("series", "instances", "scanner_batches"),
     "masks": ("rois",),
-    "omics": ("mutations", "gene_mutation", "cna_segments", "cna_gene", "expression", "methylation", "clinical"),
+    "omics": (
+        "mutations",
+        "gene_mutation",
+        "cna_segments",
+        "cna_gene",
+        "expression",
+        "methylation",
+        "clinical",
+    ),
     "quarantine": ("quarantine",),
 }
 
@@ -42,8 +50,12 @@ def _image_stats(run: Run) -> pd.DataFrame:
     import dask
     import dask.array as da
 
-    series = tables.read_table(run.root, "series", columns=["series_uid", "modality", "image_path"]).to_pandas()
-    inst = tables.read_table(run.root, "instances", columns=["series_uid", "slice_index", "position"]).to_pandas()
+    series = tables.read_table(
+        run.root, "series", columns=["series_uid", "modality", "image_path"]
+    ).to_pandas()
+    inst = tables.read_table(
+        run.root, "instances", columns=["series_uid", "slice_index", "position"]
+    ).to_pandas()
     rows = []
     for rec in series.to_dict("records"):
         img = open_volume(run.root, rec["image_path"], name="image").data
@@ -67,9 +79,17 @@ def _image_stats(run: Run) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _recorder(outcomes: list[ExpectationOutcome]) -> Callable[..., None]:
+    def outcome(name: str, ok: bool, observed: object, column: str | None = None) -> None:
+        check = Check(name, {"column": column} if column else {})
+        outcomes.append(ExpectationOutcome(check, ok, 0 if ok else 1, [], observed))
+
+    return outcome
+
+
 def _dataset_results(run: Run) -> list[SuiteResult]:
     """Each published dataset's files against its manifest: hashes, schema, row count."""
-    results = []
+    results: list[SuiteResult] = []
     if not tables.table_exists(run.root, "datasets"):
         return results
     for rec in tables.read_table(run.root, "datasets").to_pandas().to_dict("records"):
@@ -77,24 +97,32 @@ def _dataset_results(run: Run) -> list[SuiteResult]:
         base = rec["path"]
         raw = run.root.read_bytes(base, "manifest.json")
         manifest = json.loads(raw)
-        outcomes = []
+        outcomes: list[ExpectationOutcome] = []
+        outcome = _recorder(outcomes)
 
-        def outcome(name: str, ok: bool, observed: object, column: str | None = None) -> None:
-            check = Check(name, {"column": column} if column else {})
-            outcomes.append(ExpectationOutcome(check, ok, 0 if ok else 1, [], observed))
-
-        outcome("ManifestHashMatchesCatalog", hashlib.sha256(raw).hexdigest() == rec["manifest_sha256"], rec["manifest_sha256"])
+        outcome(
+            "ManifestHashMatchesCatalog",
+            hashlib.sha256(raw).hexdigest() == rec["manifest_sha256"],
+            rec["manifest_sha256"],
+        )
         n_rows = 0
         schema = None
         for entry in manifest["files"]:
             data = run.root.read_bytes(base, entry["path"])
-            outcome("FileHashMatchesManifest", hashlib.sha256(data).hexdigest() == entry["sha256"], entry["path"], entry["path"])
+            outcome(
+                "FileHashMatchesManifest",
+                hashlib.sha256(data).hexdigest() == entry["sha256"],
+                entry["path"],
+                entry["path"],
+            )
             table = pq.read_table(io.BytesIO(data))
             n_rows += table.num_rows
             schema = [{"name": f.name, "type": str(f.type)} for f in table.schema]
         outcome("RowCountMatchesManifest", n_rows == manifest["n_rows"], n_rows)
         outcome("SchemaMatchesManifest", schema == manifest["schema"], None)
-        results.append(SuiteResult(suite="datasets", target=target, n_rows=n_rows, outcomes=outcomes))
+        results.append(
+            SuiteResult(suite="datasets", target=target, n_rows=n_rows, outcomes=outcomes)
+        )
     return results
 
 

@@ -85,8 +85,10 @@ class SuiteResult:
                 log.warning("%s suite on %s: %s", self.suite, self.target, warning.describe())
             return
         lines = [o.describe() for o in stops]
-        hint = "" if allow_warnings or any(o.check.severity == "critical" for o in stops) else (
-            "; --allow-warnings lets warning-level failures through"
+        hint = (
+            ""
+            if allow_warnings or any(o.check.severity == "critical" for o in stops)
+            else ("; --allow-warnings lets warning-level failures through")
         )
         raise ValidationFailed(
             self.target,

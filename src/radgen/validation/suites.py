@@ -76,7 +76,9 @@ def _schema_checks(schema: pa.Schema, present: Sequence[str]) -> list[Check]:
 def _dicom_checks(data: pd.DataFrame) -> list[Check]:
     if "modality" not in data:
         return []
-    return [Check("ExpectColumnValuesToMatchRegex", {"column": "modality", "regex": "^[A-Z]{2,4}$"})]
+    return [
+        Check("ExpectColumnValuesToMatchRegex", {"column": "modality", "regex": "^[A-Z]{2,4}$"})
+    ]
 
 
 def _image_checks(data: pd.DataFrame) -> list[Check]:
