@@ -32,7 +32,7 @@ from pydicom.dataset import FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 from scipy import ndimage
 
-__all__ = ["SCANNERS", "CohortTruth", "Scanner", "generate_cohort", "run_demo"]
+__all__ = ["SCANNERS", "CohortTruth", "Scanner", "generate_cohort", "run_demo", "write_ct_series"]
 
 log = logging.getLogger(__name__)
 
@@ -140,23 +140,80 @@ def _phantom(
     return hu, tumour.astype(np.uint8)
 
 
-def _write_series(
-    folder: Path,
-    rng: np.random.Generator,
-    hu: npt.NDArray[np.float64],
+def write_ct_series(
+    folder: str | Path,
+    values: npt.NDArray[np.floating[Any]] | npt.NDArray[np.integer[Any]],
+    *,
     spacing: tuple[float, float, float],
-    scanner: Scanner,
-    patient: dict[str, Any],
-) -> tuple[str, npt.NDArray[np.float64]]:
-    """Write one CT series; returns its SeriesInstanceUID and the LPS affine of (x, y, z)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    measured = scanner.scale * hu + scanner.shift + rng.normal(0.0, scanner.noise_sd, hu.shape)
-    stored = np.clip(np.round(measured + 1024.0), 0, 4095).astype(np.uint16)
+    scanner: Scanner = SCANNERS[0],
+    patient: dict[str, Any] | None = None,
+    orientation: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
+    origin: tuple[float, float, float] | None = None,
+    slopes: npt.ArrayLike | None = None,
+    intercepts: npt.ArrayLike | None = None,
+    seed: int = 0,
+) -> tuple[str, list[Path], npt.NDArray[np.float64]]:
+    """Write a (z, y, x) volume of Hounsfield units as one CT series of real DICOM files.
+
+    Slice ``k`` lies at ``origin + k * spacing[0] * normal`` where ``normal`` is the cross
+    product of the row and column directions of `orientation`; files are named by their
+    SOP Instance UID, so names carry no order. Stored values are
+    ``round((value - intercept) / slope)`` as unsigned 16-bit, per slice.
+
+    Parameters
+    ----------
+    folder : path-like
+        Created if missing.
+    values : ndarray of shape (z, y, x)
+        Intensities in HU.
+    spacing : tuple of float
+        (slice spacing, row spacing, column spacing) in mm.
+    scanner : Scanner
+        Header values (manufacturer, model, kernel, kVp).
+    patient : dict, optional
+        ``patient_id``, ``sex``, ``age``.
+    orientation : 6 floats
+        ImageOrientationPatient (row direction, column direction).
+    origin : 3 floats, optional
+        Position of voxel (0, 0, 0), LPS mm; default centres the slice on the axis.
+    slopes, intercepts : array_like, optional
+        RescaleSlope / RescaleIntercept per slice (default 1 and -1024).
+    seed : int
+        Seed of the UIDs.
+
+    Returns
+    -------
+    series_uid : str
+    paths : list of Path
+        Files in slice order (index k).
+    affine : ndarray of shape (4, 4)
+        Maps array indices (x, y, z, 1) to LPS mm.
+    """
+    rng = np.random.default_rng(seed)
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    vol = np.asarray(values, dtype=np.float64)
+    nz, ny, nx = vol.shape
+    slope = np.broadcast_to(np.asarray(1.0 if slopes is None else slopes, dtype=float), (nz,))
+    intercept = np.broadcast_to(
+        np.asarray(-1024.0 if intercepts is None else intercepts, dtype=float), (nz,)
+    )
+    row_dir = np.asarray(orientation[:3], dtype=float)
+    col_dir = np.asarray(orientation[3:], dtype=float)
+    normal = np.cross(row_dir, col_dir)
+    start = (
+        np.array([-(nx / 2) * spacing[2], -(ny / 2) * spacing[1], -100.0])
+        if origin is None
+        else np.asarray(origin)
+    )
+    patient = patient or {"patient_id": "RG-TEST-0001", "sex": "O", "age": 60}
     study_uid, series_uid, frame_uid = _uid(rng), _uid(rng), _uid(rng)
-    nz, ny, nx = hu.shape
-    origin = np.array([-(nx / 2) * spacing[2], -(ny / 2) * spacing[1], -100.0])
     when = dt.date(2024, 1, 1) + dt.timedelta(days=int(rng.integers(0, 600)))
+    paths: list[Path] = []
     for k in range(nz):
+        stored = np.round((vol[k] - intercept[k]) / slope[k])
+        if stored.min() < 0 or stored.max() > 65535:
+            raise ValueError(f"slice {k}: values do not fit unsigned 16 bits with this rescale")
         meta = FileMetaDataset()
         meta.MediaStorageSOPClassUID = CTImageStorage
         sop_uid = _uid(rng)
@@ -171,16 +228,16 @@ def _write_series(
         ds.SeriesInstanceUID = series_uid
         ds.FrameOfReferenceUID = frame_uid
         ds.PatientID = patient["patient_id"]
-        ds.PatientName = f"Demo^{patient['patient_id'].split('-')[-1]}"
-        ds.PatientSex = patient["sex"]
-        ds.PatientAge = f"{patient['age']:03d}Y"
+        ds.PatientName = f"Demo^{str(patient['patient_id']).split('-')[-1]}"
+        ds.PatientSex = patient.get("sex", "O")
+        ds.PatientAge = f"{int(patient.get('age', 60)):03d}Y"
         ds.StudyDate = ds.SeriesDate = when.strftime("%Y%m%d")
         ds.StudyTime = ds.SeriesTime = "101500"
         ds.AccessionNumber = f"ACC{rng.integers(10**6, 10**7)}"
         ds.StudyID = "1"
         ds.Modality = "CT"
         ds.SeriesNumber = 2
-        ds.InstanceNumber = k + 1
+        ds.InstanceNumber = nz - k  # reversed on purpose: never the sort key
         ds.SeriesDescription = "CHEST W/O CONTRAST"
         ds.BodyPartExamined = "CHEST"
         ds.Manufacturer = scanner.manufacturer
@@ -191,29 +248,32 @@ def _write_series(
         ds.XRayTubeCurrent = 200
         ds.SliceThickness = spacing[0]
         ds.PixelSpacing = [spacing[1], spacing[2]]
-        position = origin + np.array([0.0, 0.0, k * spacing[0]])
+        position = start + k * spacing[0] * normal
         ds.ImagePositionPatient = [float(v) for v in position]
-        ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
-        ds.SliceLocation = float(position[2])
+        ds.ImageOrientationPatient = [float(v) for v in orientation]
+        ds.SliceLocation = float(position @ normal)
         ds.PatientPosition = "FFS"
         ds.SamplesPerPixel = 1
         ds.PhotometricInterpretation = "MONOCHROME2"
         ds.Rows, ds.Columns = ny, nx
         ds.BitsAllocated = 16
-        ds.BitsStored = 12
-        ds.HighBit = 11
+        ds.BitsStored = 16
+        ds.HighBit = 15
         ds.PixelRepresentation = 0
-        ds.RescaleIntercept = -1024
-        ds.RescaleSlope = 1
+        ds.RescaleIntercept = f"{intercept[k]:.6g}"
+        ds.RescaleSlope = f"{slope[k]:.6g}"
         ds.RescaleType = "HU"
         ds.WindowCenter, ds.WindowWidth = 40, 400
-        ds.PixelData = stored[k].tobytes()
-        # File names carry no order: ingestion must sort by geometry.
-        ds.save_as(folder / f"{sop_uid.rsplit('.', 1)[-1]}.dcm", enforce_file_format=True)
+        ds.PixelData = stored.astype(np.uint16).tobytes()
+        path = out / f"{sop_uid.rsplit('.', 1)[-1]}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
     affine = np.eye(4)
-    affine[:3, :3] = np.diag([spacing[2], spacing[1], spacing[0]])
-    affine[:3, 3] = origin
-    return series_uid, affine
+    affine[:3, :3] = np.column_stack(
+        [row_dir * spacing[2], col_dir * spacing[1], normal * spacing[0]]
+    )
+    affine[:3, 3] = start
+    return series_uid, paths, affine
 
 
 def _write_mask(
@@ -417,8 +477,15 @@ def generate_cohort(
         spacing = (scanner.slice_thickness, scanner.pixel_spacing, scanner.pixel_spacing)
         sd = sd_mutant if p["tp53_mutated"] else sd_wildtype
         hu, mask = _phantom(rng, shape, spacing, sd, p["radius_mm"])
-        series_uid, affine = _write_series(
-            out / "dicom" / p["patient_id"], rng, hu, spacing, scanner, p
+        measured = scanner.scale * hu + scanner.shift + rng.normal(0.0, scanner.noise_sd, hu.shape)
+        measured = np.clip(np.round(measured), -1024, 3071)
+        series_uid, _, affine = write_ct_series(
+            out / "dicom" / p["patient_id"],
+            measured,
+            spacing=spacing,
+            scanner=scanner,
+            patient=p,
+            seed=int(rng.integers(0, 2**31)),
         )
         _write_mask(out / "masks" / f"{p['patient_id']}_tumour.nii.gz", mask, affine)
         p.update(series_uid=series_uid, tumour_voxels=int(mask.sum()), scanner_model=scanner.model)

@@ -7,6 +7,10 @@ Notes
 Kurtosis is *excess* kurtosis (IBSI); PyRadiomics reports kurtosis without the -3.
 Percentiles use linear interpolation between order statistics (NumPy's default, as
 PyRadiomics). Skewness and kurtosis are 0 for a constant ROI, as IBSI specifies.
+
+Documented NaN: the coefficient of variation for a zero mean, the quartile coefficient of
+dispersion for ``P75 + P25 = 0``, and the robust mean absolute deviation when no voxel lies
+between P10 and P90 (ROIs of two or three voxels).
 """
 
 from __future__ import annotations
@@ -25,8 +29,8 @@ def _moments(x: npt.NDArray[np.float64]) -> tuple[float, float, float, float]:
     mean = float(x.mean())
     dev = x - mean
     var = float(np.mean(dev**2))
-    if var <= 0.0:
-        return mean, 0.0, 0.0, 0.0
+    if var <= 0.0 or var**2 == 0.0:  # constant ROI (or a variance that underflows)
+        return mean, var, 0.0, 0.0
     skew = float(np.mean(dev**3) / var**1.5)
     kurt = float(np.mean(dev**4) / var**2 - 3.0)
     return mean, var, skew, kurt
@@ -50,7 +54,7 @@ def _dispersion(x: npt.NDArray[np.float64], prefix: str) -> dict[str, float]:
         "iqr": p75 - p25,
         "range": float(x.max() - x.min()),
         "mad": float(np.mean(np.abs(x - mean))),
-        "rmad": float(np.mean(np.abs(robust - robust.mean()))),
+        "rmad": float(np.mean(np.abs(robust - robust.mean()))) if robust.size else math.nan,
         "medad": float(np.mean(np.abs(x - median))),
         "cov": math.sqrt(var) / mean if mean != 0 else math.nan,
         "qcod": (p75 - p25) / (p75 + p25) if (p75 + p25) != 0 else math.nan,

@@ -13,6 +13,7 @@ patient; the default takes the first three ``-``-separated fields, as in TCGA ba
 
 from __future__ import annotations
 
+import gzip
 import logging
 import re
 from collections.abc import Sequence
@@ -82,19 +83,33 @@ def patient_ids(samples: pd.Series, pattern: str = DEFAULT_PATIENT_PATTERN) -> p
     return samples.map(lambda s: m.group(1) if (m := regex.match(str(s))) else str(s))
 
 
+def _leading_comment_lines(path: str) -> int:
+    """Number of lines at the top of the file that start with ``#`` (MAF, cBioPortal headers)."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    count = 0
+    with opener(path, "rt", errors="replace") as fh:
+        for line in fh:
+            if not line.startswith("#"):
+                break
+            count += 1
+    return count
+
+
 def _read_table(path: str, *, comment: str | None = "#", header: int | None = 0) -> pd.DataFrame:
+    """Read a tab-separated file as text; only whole lines starting with `comment` at the top are skipped."""
     try:
+        skip = _leading_comment_lines(path) if comment else 0
         frame = pd.read_csv(
             path,
             sep="\t",
-            comment=comment,
+            skiprows=skip,
             header=header,
             dtype=str,
             keep_default_na=False,
             compression="infer",
             low_memory=False,
         )
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, EOFError) as err:
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, EOFError, gzip.BadGzipFile) as err:
         raise InputError(path, f"cannot read as a tab-separated table: {err}") from err
     except pd.errors.EmptyDataError as err:
         raise InputError(path, "empty file") from err
@@ -138,6 +153,22 @@ def _numeric(values: pd.Series, path: str, column: str, *, integer: bool = False
     return numbers.astype("float64")
 
 
+#: MAF columns radgen reads; headers are matched case-insensitively (``End_position`` occurs).
+_MAF_COLUMNS = (
+    "Hugo_Symbol",
+    "Tumor_Sample_Barcode",
+    "Variant_Classification",
+    "Variant_Type",
+    "Chromosome",
+    "Start_Position",
+    "End_Position",
+    "Reference_Allele",
+    "Tumor_Seq_Allele2",
+    "t_ref_count",
+    "t_alt_count",
+)
+
+
 def parse_maf(path: str, *, patient_pattern: str = DEFAULT_PATIENT_PATTERN) -> pd.DataFrame:
     """Read a MAF into ``mutations`` rows (without run columns).
 
@@ -150,6 +181,10 @@ def parse_maf(path: str, *, patient_pattern: str = DEFAULT_PATIENT_PATTERN) -> p
         A required MAF column is missing or a count is not a number.
     """
     maf = _read_table(path)
+    canonical = {c.lower(): c for c in _MAF_COLUMNS}
+    maf = maf.rename(
+        columns={c: canonical[c.lower()] for c in maf.columns if c.lower() in canonical}
+    )
     _require(
         maf,
         path,
@@ -357,13 +392,16 @@ def parse_methylation(
     if id_columns is not None:
         skip |= set(frame.columns[1:id_columns])
     samples = [c for c in frame.columns[1:] if c not in skip]
-    long = frame[[id_col, *samples]].melt(id_vars=id_col, var_name="sample_id", value_name="raw")
-    beta = _numeric(long["raw"], path, "beta")
+    wide = pd.DataFrame(
+        {c: _numeric(frame[c], path, c) for c in samples}
+    )  # errors name column and row
+    wide.insert(0, "probe_id", frame[id_col].str.strip())
+    long = wide.melt(id_vars="probe_id", var_name="sample_id", value_name="beta")
     out = pd.DataFrame(
         {
             "sample_id": long["sample_id"].str.strip(),
-            "probe_id": long[id_col].str.strip(),
-            "beta": beta,
+            "probe_id": long["probe_id"],
+            "beta": long["beta"].astype("float64"),
         }
     )
     clipped = out["beta"].clip(1e-6, 1 - 1e-6)

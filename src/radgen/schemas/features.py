@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["FEATURES", "Feature", "column_name", "features_of_family"]
+__all__ = ["FEATURES", "Feature", "column_name", "feature_of_column", "features_of_family"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,8 @@ class Feature:
     discretised : bool
         Whether the value depends on grey-level discretisation (its column carries the
         binning suffix).
+    may_be_nan : bool
+        Whether NaN is a documented outcome (e.g. a ratio with a zero denominator).
     """
 
     tag: str
@@ -40,6 +42,7 @@ class Feature:
     family: str
     unit: str
     discretised: bool = False
+    may_be_nan: bool = False
 
 
 _STAT = [
@@ -90,9 +93,17 @@ _IH = [
 ]
 
 #: Every registered feature, keyed by IBSI tag.
+_MAY_BE_NAN = {"stat.cov", "stat.qcod", "stat.rmad", "ih.cov", "ih.qcod", "ih.rmad"}
+
 FEATURES: Mapping[str, Feature] = {
-    **{tag: Feature(tag, fid, name, "stat", unit) for tag, fid, name, unit in _STAT},
-    **{tag: Feature(tag, fid, name, "ih", unit, discretised=True) for tag, fid, name, unit in _IH},
+    **{
+        tag: Feature(tag, fid, name, "stat", unit, may_be_nan=tag in _MAY_BE_NAN)
+        for tag, fid, name, unit in _STAT
+    },
+    **{
+        tag: Feature(tag, fid, name, "ih", unit, discretised=True, may_be_nan=tag in _MAY_BE_NAN)
+        for tag, fid, name, unit in _IH
+    },
 }
 
 
@@ -127,3 +138,18 @@ def column_name(tag: str, *, binning: str | None = None) -> str:
     if feature.discretised and binning:
         return f"{base}_{binning}"
     return base
+
+
+def feature_of_column(column: str) -> Feature | None:
+    """The registered feature a table column holds (binning suffix ignored), if any.
+
+    Examples
+    --------
+    >>> feature_of_column("ih_entropy_fbs_w25").tag
+    'ih.entropy'
+    """
+    base = re.sub(r"_fb[sn]_[a-z0-9]+$", "", column)
+    for feature in FEATURES.values():
+        if column_name(feature.tag) == base:
+            return feature
+    return None

@@ -147,6 +147,14 @@ def _frame_for_gx(data: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _match(pending: list[tuple[str, Check]], kind: str, kwargs: dict[str, Any]) -> Check:
+    """Take the check a Great Expectations result belongs to (unsaved suites carry no ids)."""
+    for i, (pending_kind, check) in enumerate(pending):
+        if pending_kind == kind and all(kwargs.get(k) == v for k, v in check.kwargs.items()):
+            return pending.pop(i)[1]
+    raise RuntimeError(f"Great Expectations returned a result for an unknown check {kind} {kwargs}")
+
+
 def run_suite(stage: str, data: pd.DataFrame, *, target: str) -> SuiteResult:
     """Evaluate the suite of `stage` on `data` (rows about to be committed to `target`).
 
@@ -175,15 +183,18 @@ def run_suite(stage: str, data: pd.DataFrame, *, target: str) -> SuiteResult:
     source = ctx.data_sources.add_pandas(f"radgen_{stage}")
     batch_def = source.add_dataframe_asset(target).add_batch_definition_whole_dataframe("all")
     suite = gx.ExpectationSuite(name=f"{stage}:{target}")
-    by_id: dict[str, Check] = {}
+    pending: list[tuple[str, Check]] = []
     for check in checks:
-        added = suite.add_expectation(getattr(gx.expectations, check.expectation)(**check.kwargs))
-        by_id[str(added.id)] = check
+        expectation = getattr(gx.expectations, check.expectation)(**check.kwargs)
+        suite.add_expectation(expectation)
+        pending.append((str(expectation.expectation_type), check))
     batch = batch_def.get_batch(batch_parameters={"dataframe": _frame_for_gx(data)})
     validation = batch.validate(suite, result_format="SUMMARY")
     outcomes = []
     for res in validation.results:
-        check = by_id[str(res.expectation_config.id)]
+        check = _match(
+            pending, str(res.expectation_config.type), dict(res.expectation_config.kwargs)
+        )
         detail = res.result or {}
         outcomes.append(
             ExpectationOutcome(

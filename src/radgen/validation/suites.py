@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 from radgen.errors import ConfigError
+from radgen.schemas.features import feature_of_column
 from radgen.schemas.tables import key_columns, schema_for
 
 __all__ = ["STAGES", "Check", "Severity", "checks_for"]
@@ -111,7 +112,11 @@ def _feature_checks(data: pd.DataFrame) -> list[Check]:
     fixed = set(base.names)
     features = [c for c in data.columns if c not in fixed]
     checks = [Check("ExpectTableColumnCountToBeBetween", {"min_value": len(fixed) + 1})]
-    checks += [Check("ExpectColumnValuesToNotBeNull", {"column": col}) for col in features]
+    for col in features:
+        feature = feature_of_column(col)
+        if feature is not None and feature.may_be_nan:
+            continue  # NaN is a documented outcome for this feature
+        checks.append(Check("ExpectColumnValuesToNotBeNull", {"column": col}))
     return checks
 
 
