@@ -106,9 +106,29 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]
         yield update
 
 
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):  # numpy arrays and scalars
+        return value.tolist()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def _records(frame: Any) -> list[dict[str, Any]]:
+    """Rows as dicts with full-precision floats and None for missing values."""
+    import pandas as pd
+
+    rows: list[dict[str, Any]] = frame.to_dict("records")
+    for row in rows:
+        for key, value in row.items():
+            if not hasattr(value, "__len__") and pd.isna(value):
+                row[key] = None
+    return rows
+
+
 def _emit(data: Any, as_json: bool, human: Callable[[], None]) -> None:
     if as_json:
-        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+        sys.stdout.write(json.dumps(data, indent=2, default=_json_default, allow_nan=False) + "\n")
     else:
         human()
 
@@ -203,7 +223,7 @@ def sql(
     """Query the current version of every table with SQL."""
     frame = _catalog(catalog).sql(query)
     if as_json or fmt == Fmt.json:
-        sys.stdout.write(frame.to_json(orient="records", date_format="iso", indent=2) + "\n")
+        _emit(_records(frame), True, lambda: None)
     elif fmt == Fmt.csv:
         frame.to_csv(sys.stdout, index=False)
     else:
@@ -408,7 +428,7 @@ def datasets_publish_cmd(
 def datasets_list_cmd(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
     """List published dataset versions."""
     frame = _catalog(catalog).list_datasets()
-    _emit(frame.to_dict("records"), as_json, lambda: out.print(_frame_table(frame)))
+    _emit(_records(frame), as_json, lambda: out.print(_frame_table(frame)))
 
 
 class PullFmt(StrEnum):
@@ -444,7 +464,7 @@ def datasets_pull_cmd(
 def tables_list_cmd(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
     """List tables with their current version and row count."""
     frame = _catalog(catalog).list_tables()
-    _emit(frame.to_dict("records"), as_json, lambda: out.print(_frame_table(frame)))
+    _emit(_records(frame), as_json, lambda: out.print(_frame_table(frame)))
 
 
 @tables_app.command("history")
@@ -455,7 +475,7 @@ def tables_history_cmd(
 ) -> None:
     """Show the versions of a table with their run and suite status."""
     frame = _catalog(catalog).history(name)
-    _emit(frame.to_dict("records"), as_json, lambda: out.print(_frame_table(frame, title=name)))
+    _emit(_records(frame), as_json, lambda: out.print(_frame_table(frame, title=name)))
 
 
 @app.command()

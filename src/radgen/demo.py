@@ -440,7 +440,8 @@ def generate_cohort(
     out_dir : path-like
         Created if missing; receives ``dicom/``, ``masks/``, ``omics/`` and ``truth.json``.
     n_patients : int
-        Patients; scanners are assigned round-robin, TP53 status alternates within scanner.
+        Patients; scanners are assigned round-robin and TP53 status alternates, so both
+        groups exist from two patients on and genotype is not confounded with scanner.
     seed : int
         Random seed; the same seed writes the same pixel values and omics values.
     shape : tuple of int
@@ -465,7 +466,7 @@ def generate_cohort(
                 "patient_id": f"RG-DM-{i + 1:04d}",
                 "sample_id": f"RG-DM-{i + 1:04d}-01",
                 "scanner": scanner_index,
-                "tp53_mutated": bool((i // len(SCANNERS)) % 2 == 0),
+                "tp53_mutated": i % 2 == 0,  # alternates, so scanners and genotypes are crossed
                 "age": int(rng.integers(45, 85)),
                 "sex": str(rng.choice(["F", "M"])),
                 "stage": str(rng.choice(["I", "II", "III", "IV"])),
@@ -485,6 +486,12 @@ def generate_cohort(
             spacing=spacing,
             scanner=scanner,
             patient=p,
+            # table height and field of view differ per scan, so every series has its own grid
+            origin=(
+                -(shape[2] / 2) * spacing[2] + round(float(rng.uniform(-5, 5)), 1),
+                -(shape[1] / 2) * spacing[1] + round(float(rng.uniform(-5, 5)), 1),
+                round(float(rng.uniform(-140, -60)), 1),
+            ),
             seed=int(rng.integers(0, 2**31)),
         )
         _write_mask(out / "masks" / f"{p['patient_id']}_tumour.nii.gz", mask, affine)
@@ -557,7 +564,7 @@ def run_demo(
         else Path("radgen-demo-input")
     )
     say(f"generating {n_patients} synthetic patients (seed {seed}) in {cohort_dir}")
-    truth = generate_cohort(cohort_dir, n_patients=n_patients, seed=seed)
+    generate_cohort(cohort_dir, n_patients=n_patients, seed=seed)
     params = {"n_patients": n_patients, "seed": seed}
     with dask_client(scheduler) as client:
         with catalog.run("ingest dicom", {**params, "paths": [str(cohort_dir / "dicom")]}) as run:
@@ -565,14 +572,12 @@ def run_demo(
         say(
             f"ingested {len(report.series) + len(report.unchanged)} CT series ({len(report.quarantined)} quarantined)"
         )
-        n_rois = 0
-        for p in truth.patients:
-            mask = cohort_dir / "masks" / f"{p['patient_id']}_tumour.nii.gz"
-            with catalog.run(
-                "ingest masks", {"paths": [str(mask)], "series": p["series_uid"]}
-            ) as run:
-                n_rois += len(ingest_masks(run, [mask], series_uid=p["series_uid"]).rois)
-        say(f"ingested {n_rois} tumour ROIs")
+        masks = cohort_dir / "masks"
+        with catalog.run("ingest masks", {"paths": [str(masks)]}) as run:
+            mask_report = ingest_masks(run, [masks])  # each mask finds its image by its voxel grid
+        say(
+            f"ingested {len(mask_report.rois)} tumour ROIs ({len(mask_report.unchanged)} already present)"
+        )
         omics = cohort_dir / "omics"
         inputs = [
             (omics / "cohort.maf", "mutations"),

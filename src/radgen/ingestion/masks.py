@@ -242,10 +242,6 @@ def ingest_masks(
     lineage: list[LineageInput] = []
     for path in files:
         sha = file_sha256(path)
-        mask_id = f"m-{hashlib.sha256(((series_uid or '') + sha).encode()).hexdigest()[:16]}"
-        if mask_id in known:
-            report.unchanged.append(path)
-            continue
         try:
             data, affine = _load_nifti(path)
             series, labels = _place(path, data, affine, candidates, series_uid)
@@ -256,6 +252,12 @@ def ingest_masks(
         except InputError as err:
             report.quarantined.append(Quarantined(path, err.reason, series_uid, sha))
             continue
+        # identity: the file's content on the image it lies on; the same mask twice is one mask
+        mask_id = f"m-{hashlib.sha256((series['series_uid'] + sha).encode()).hexdigest()[:16]}"
+        if mask_id in known:
+            report.unchanged.append(path)
+            continue
+        known.add(mask_id)
         dtype = np.uint8 if labels.max() < 256 else np.uint16
         attrs = {
             "series_uid": series["series_uid"],

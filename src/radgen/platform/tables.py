@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
@@ -244,7 +245,44 @@ def read_table(
     if as_of is not None:
         version = version_as_of(root, name, as_of)
     table = _open(root, name, version)
-    return table.to_pyarrow_table(columns=list(columns) if columns else None)
+    schema = pa.schema(table.schema().to_arrow())
+    return _read_files(root, [str(u) for u in table.file_uris()], schema, columns)
+
+
+def _fs_path(root: Root, uri: str) -> str:
+    if root.is_local:
+        return uri[len("file://") :] if uri.startswith("file://") else uri
+    return uri.split("://", 1)[1] if "://" in uri else uri
+
+
+def _read_files(
+    root: Root, files: Sequence[str], schema: pa.Schema, columns: Sequence[str] | None
+) -> pa.Table:
+    """Read a version's Parquet files with pyarrow and align them to the table schema.
+
+    Why not ``DeltaTable.to_pyarrow_table()``: in deltalake 1.6 reading through its own
+    filesystem handler aborts the process at exit about half the time ("terminate called
+    without an active exception"). Our tables are never partitioned and carry no deletion
+    vectors, so the data of a version is exactly its files; files written before a schema
+    merge lack the newer columns, which are filled with nulls here as Delta specifies.
+    """
+    wanted = pa.schema([schema.field(c) for c in columns]) if columns else schema
+    fs = None if root.is_local else root.fs
+    parts = []
+    for uri in files:
+        path = _fs_path(root, uri)
+        present = set(pq.read_schema(path, filesystem=fs).names)
+        part = pq.read_table(path, columns=[c for c in wanted.names if c in present], filesystem=fs)
+        arrays = [
+            part.column(f.name).cast(f.type)
+            if f.name in present
+            else pa.nulls(part.num_rows, type=f.type)
+            for f in wanted
+        ]
+        parts.append(pa.Table.from_arrays(arrays, schema=wanted))
+    if not parts:
+        return wanted.empty_table()
+    return pa.concat_tables(parts)
 
 
 def version_as_of(root: Root, name: str, as_of: dt.datetime | str) -> int:

@@ -1,0 +1,382 @@
+"""The pipeline through the CLI, as a user runs it, on a small synthetic cohort.
+
+Independent checks: the first-order mean is recomputed from the DICOM files (pydicom) and the
+NIfTI masks (nibabel) with NumPy; the planted TP53 effect comes from the cohort's truth file;
+plain DuckDB reads the index without radgen; real `dask scheduler`/`dask worker` processes
+compute the same features as the default LocalCluster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pydicom
+import pytest
+
+from radgen.demo import generate_cohort
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+BIN = Path(sys.executable).parent
+RADGEN = str(BIN / "radgen")
+SETTINGS = """\
+setting:
+  binWidth: 25
+  resegmentRange: [-1000, 3000]
+imageType:
+  Original: {}
+featureClass:
+  firstorder:
+"""
+
+
+def radgen(
+    *args: str, check: bool = True, catalog: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    cmd = [RADGEN, *args]
+    if catalog is not None:
+        cmd += ["--catalog", str(catalog)]
+    env = {**os.environ, "GX_ANALYTICS_ENABLED": "False"}
+    env.pop("RADGEN_SCHEDULER", None)
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    if check and done.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+        )
+    return done
+
+
+class Pipeline:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.catalog = root / "catalog"
+        self.cohort = generate_cohort(root / "cohort", n_patients=6, seed=7, shape=(16, 64, 64))
+        self.config = root / "params.yaml"
+        self.config.write_text(SETTINGS)
+        radgen("init", catalog=self.catalog)
+        self.ingest = json.loads(
+            radgen(
+                "ingest", "dicom", str(root / "cohort" / "dicom"), "--json", catalog=self.catalog
+            ).stdout
+        )
+        first = self.cohort.patients[0]
+        mask = root / "cohort" / "masks" / f"{first['patient_id']}_tumour.nii.gz"
+        radgen("ingest", "masks", str(mask), "--series", first["series_uid"], catalog=self.catalog)
+        # the others find their image by voxel grid alone (one is already in: unchanged)
+        self.masks = json.loads(
+            radgen(
+                "ingest", "masks", str(root / "cohort" / "masks"), "--json", catalog=self.catalog
+            ).stdout
+        )
+        omics = root / "cohort" / "omics"
+        radgen(
+            "ingest",
+            "omics",
+            str(omics / "cohort.maf"),
+            "--kind",
+            "mutations",
+            catalog=self.catalog,
+        )
+        radgen(
+            "ingest",
+            "omics",
+            str(omics / "clinical.tsv"),
+            "--kind",
+            "clinical",
+            catalog=self.catalog,
+        )
+        first_rsem = sorted((omics / "rsem").glob("*.genes.results.gz"))[0]
+        radgen("ingest", "omics", str(first_rsem), "--kind", "rsem", catalog=self.catalog)
+        self.features = json.loads(
+            radgen(
+                "features", "compute", "--config", str(self.config), "--json", catalog=self.catalog
+            ).stdout
+        )
+        self.dataset_sql = (
+            "select f.subject_id, f.roi_id, f.scanner_batch, f.stat_mean, f.stat_var, g.mutated "
+            "from features_radiomics f join gene_mutation g on g.patient_id = f.subject_id and g.gene = 'TP53' "
+            "order by f.subject_id"
+        )
+        radgen("datasets", "publish", "cohort", "--sql", self.dataset_sql, catalog=self.catalog)
+
+    def sql(self, query: str) -> pd.DataFrame:
+        out = radgen("sql", query, "--format", "json", catalog=self.catalog).stdout
+        return pd.DataFrame(json.loads(out))
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
+    return Pipeline(tmp_path_factory.mktemp("pipeline"))
+
+
+def _dicom_volume(folder: Path) -> np.ndarray:
+    slices = [pydicom.dcmread(p) for p in folder.glob("*.dcm")]
+    slices.sort(key=lambda ds: float(ds.ImagePositionPatient[2]))
+    return np.stack(
+        [ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept) for ds in slices]
+    )
+
+
+def test_ingest_json_reports_every_series(pipeline: Pipeline) -> None:
+    series = pipeline.ingest["series"]
+    assert len(series) == 6
+    assert {s["series_uid"] for s in series} == {p["series_uid"] for p in pipeline.cohort.patients}
+    assert all(s["shape"] == [16, 64, 64] for s in series)
+    assert pipeline.ingest["quarantined"] == []
+
+
+def test_first_order_mean_equals_numpy_over_the_roi(pipeline: Pipeline) -> None:
+    rows = pipeline.sql("select subject_id, stat_mean, stat_max from features_radiomics")
+    got = dict(zip(rows["subject_id"], rows["stat_mean"], strict=True))
+    assert len(got) == 6
+    for p in pipeline.cohort.patients:
+        volume = _dicom_volume(pipeline.root / "cohort" / "dicom" / p["patient_id"])
+        nifti = nib.load(pipeline.root / "cohort" / "masks" / f"{p['patient_id']}_tumour.nii.gz")
+        mask = np.transpose(np.asarray(nifti.dataobj), (2, 1, 0))  # (x, y, z) -> (z, y, x)
+        values = volume[mask == 1]
+        values = values[(values >= -1000) & (values <= 3000)]
+        assert got[p["patient_id"]] == pytest.approx(float(np.mean(values)), rel=1e-12)
+
+
+def test_planted_genotype_effect_is_visible(pipeline: Pipeline) -> None:
+    frame = pipeline.sql(
+        "select f.subject_id, f.stat_var, g.mutated from features_radiomics f "
+        "join gene_mutation g on g.patient_id = f.subject_id and g.gene = 'TP53'"
+    )
+    truth = {p["patient_id"]: p["tp53_mutated"] for p in pipeline.cohort.patients}
+    assert dict(zip(frame["subject_id"], frame["mutated"], strict=True)) == truth
+    mutated = frame.loc[frame["mutated"], "stat_var"]
+    wild = frame.loc[~frame["mutated"], "stat_var"]
+    assert len(mutated) == 3
+    assert len(wild) == 3
+    assert mutated.min() > 2 * wild.max()
+
+
+def test_features_carry_scanner_metadata(pipeline: Pipeline) -> None:
+    frame = pipeline.sql(
+        "select scanner_batch, manufacturer, convolution_kernel, kvp, count(*) as n "
+        "from features_radiomics group by all order by 2"
+    )
+    assert frame["manufacturer"].tolist() == ["GE MEDICAL SYSTEMS", "Philips", "SIEMENS"]
+    assert frame["n"].tolist() == [2, 2, 2]
+    assert frame["scanner_batch"].nunique() == 3
+
+
+def test_sql_prints_a_table(pipeline: Pipeline) -> None:
+    out = radgen(
+        "sql",
+        "select scanner_batch, count(*) from features_radiomics group by 1",
+        catalog=pipeline.catalog,
+    ).stdout
+    assert "scanner_batch" in out
+    assert out.count("sb-") == 3
+
+
+def test_plain_duckdb_reads_the_index_without_radgen(pipeline: Pipeline) -> None:
+    code = (
+        "import sys, duckdb, json\n"
+        f"con = duckdb.connect({str(pipeline.catalog / 'catalog.duckdb')!r}, read_only=True)\n"
+        "a = con.execute('select count(*) from series').fetchall()[0][0]\n"
+        "b = con.execute('select count(*) from features_radiomics where stat_mean is not null').fetchall()[0][0]\n"
+        "print(json.dumps([a, b, 'radgen' in sys.modules]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout) == [6, 6, False]
+
+
+def test_dataset_pull_verifies_and_detects_a_changed_byte(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    done = radgen(
+        "datasets",
+        "pull",
+        "cohort@1",
+        "--to",
+        str(tmp_path / "out"),
+        "--json",
+        catalog=pipeline.catalog,
+    )
+    result = json.loads(done.stdout)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert result["verified"] is True
+    assert manifest["n_rows"] == 6
+    assert manifest["sql"] == pipeline.dataset_sql
+    assert set(manifest["table_versions"]) == {"features_radiomics", "gene_mutation"}
+    frame = pd.read_parquet(tmp_path / "out" / "data" / "part-00000.parquet")
+    assert len(frame) == 6
+
+    stored = pipeline.catalog / "datasets" / "cohort" / "1" / "data" / "part-00000.parquet"
+    original = stored.read_bytes()
+    try:
+        stored.write_bytes(original[:100] + bytes([original[100] ^ 1]) + original[101:])
+        bad = radgen(
+            "datasets",
+            "pull",
+            "cohort@1",
+            "--to",
+            str(tmp_path / "bad"),
+            check=False,
+            catalog=pipeline.catalog,
+        )
+    finally:
+        stored.write_bytes(original)
+    assert bad.returncode != 0
+    assert "part-00000.parquet" in bad.stderr
+    assert "IntegrityError" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_lineage_names_series_sop_instances_code_version_and_parameters(pipeline: Pipeline) -> None:
+    trace = json.loads(
+        radgen("lineage", "features_radiomics", "--json", catalog=pipeline.catalog).stdout
+    )
+    assert {i["id"] for i in trace["inputs"]["series"]} == {
+        p["series_uid"] for p in pipeline.cohort.patients
+    }
+    sops = {i["id"] for i in trace["inputs"]["sop_instance"]}
+    assert len(sops) == 6 * 16
+    expected_sops = {
+        pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID
+        for p in (pipeline.root / "cohort" / "dicom").rglob("*.dcm")
+    }
+    assert sops == expected_sops
+    assert trace["run"]["code_version"].startswith("0.")
+    assert len(trace["run"]["param_hash"]) == 16
+    assert trace["run"]["params"]["settings"]["setting"]["binWidth"] == 25
+    human = radgen("lineage", "features_radiomics", catalog=pipeline.catalog).stdout
+    assert trace["run"]["param_hash"] in human
+    assert "sop_instance" in human
+
+
+@pytest.mark.parametrize("target", ["nonexistent", "textfiles"])
+def test_bad_dicom_input_exits_non_zero_with_one_line(
+    pipeline: Pipeline, tmp_path: Path, target: str
+) -> None:
+    if target == "textfiles":
+        folder = tmp_path / "texts"
+        folder.mkdir()
+        (folder / "a.txt").write_text("hello")
+        (folder / "b.txt").write_text("world")
+        path = str(folder)
+    else:
+        path = "/nonexistent/radgen-input"
+    done = radgen("ingest", "dicom", path, check=False, catalog=pipeline.catalog)
+    assert done.returncode != 0
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert path in lines[0]
+
+
+def test_catalog_rebuild_and_validate(pipeline: Pipeline) -> None:
+    before = pipeline.sql("select count(*) as n from features_radiomics")["n"].tolist()
+    (pipeline.catalog / "catalog.duckdb").unlink()
+    radgen("catalog", "rebuild", catalog=pipeline.catalog)
+    assert pipeline.sql("select count(*) as n from features_radiomics")["n"].tolist() == before
+    report = json.loads(radgen("validate", "--json", catalog=pipeline.catalog).stdout)
+    assert report
+    assert {r["status"] for r in report} <= {"passed", "warnings"}
+    assert {"dicom", "images", "masks", "omics", "features", "datasets"} <= {
+        r["suite"] for r in report
+    }
+
+
+def _wait_for(path: Path, seconds: float = 60) -> dict[str, Any]:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if path.exists() and path.stat().st_size > 0:
+            try:
+                return json.loads(path.read_text())
+            except json.JSONDecodeError:
+                pass
+        time.sleep(0.2)
+    raise AssertionError(f"{path} did not appear")
+
+
+@pytest.fixture
+def dask_cluster(tmp_path: Path) -> Iterator[str]:
+    info = tmp_path / "scheduler.json"
+    dask = str(BIN / "dask")
+    scheduler = subprocess.Popen(
+        [
+            dask,
+            "scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--no-dashboard",
+            "--scheduler-file",
+            str(info),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    worker = None
+    try:
+        address = _wait_for(info)["address"]
+        worker = subprocess.Popen(
+            [
+                dask,
+                "worker",
+                address,
+                "--nworkers",
+                "1",
+                "--nthreads",
+                "2",
+                "--no-dashboard",
+                "--host",
+                "127.0.0.1",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        yield address
+    finally:
+        for proc in (worker, scheduler):
+            if proc is not None:
+                proc.terminate()
+                proc.wait(timeout=30)
+
+
+def test_features_on_a_real_dask_cluster_equal_the_local_run(
+    pipeline: Pipeline, dask_cluster: str
+) -> None:
+    radgen(
+        "features",
+        "compute",
+        "--config",
+        str(pipeline.config),
+        "--name",
+        "cluster",
+        "--scheduler",
+        dask_cluster,
+        catalog=pipeline.catalog,
+    )
+    local = pipeline.sql("select * exclude (run_id) from features_radiomics order by roi_id")
+    remote = pipeline.sql("select * exclude (run_id) from features_cluster order by roi_id")
+    pd.testing.assert_frame_equal(local, remote)
+
+
+def test_demo_command_runs_end_to_end(tmp_path: Path) -> None:
+    done = radgen("demo", "--patients", "3", catalog=tmp_path / "demo")
+    assert "demo-cohort@1" in done.stdout
+    assert "Try next" in done.stdout
+    check = radgen(
+        "sql",
+        "select count(*) as n from features_radiomics",
+        "--format",
+        "csv",
+        catalog=tmp_path / "demo",
+    )
+    assert check.stdout.split() == ["n", "3"]
