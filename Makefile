@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip==26.3"
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
+	# PyRadiomics (test oracle and benchmark baseline) cannot build in an isolated env on 3.11.
+	$(BIN)/python -m pip install --quiet -c constraints.txt setuptools wheel
+	$(BIN)/python -m pip install --quiet -c constraints.txt --no-build-isolation "pyradiomics==3.0.1"
 	touch $(STAMP)
 
 demo: install
@@ -27,7 +30,7 @@ typecheck: install
 	$(BIN)/mypy
 
 test: install lint typecheck
-	GX_ANALYTICS_ENABLED=False $(BIN)/pytest -n $(PYTEST_WORKERS) tests
+	GX_ANALYTICS_ENABLED=False $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile tests
 
 bench: install
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -79,6 +80,9 @@ def _setup_logging(quiet: bool) -> None:
     root_logger.setLevel(logging.ERROR if quiet else logging.WARNING)
     for noisy in ("distributed", "great_expectations", "bokeh", "tornado", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+    # Worker processes configure their own logging from the Dask config, inherited through
+    # the environment: keep their routine warnings (slow event loop, closing comms) quiet too.
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
 
 
 @contextmanager

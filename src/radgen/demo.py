@@ -528,8 +528,8 @@ def run_demo(
     """Generate a cohort next to the catalog and run the whole pipeline on it.
 
     Steps: init, ingest DICOM, ingest masks, ingest omics (MAF, SEG, RSEM, methylation,
-    clinical), compute first-order features, validate, publish ``demo-cohort`` and test the
-    planted TP53 -> heterogeneity effect.
+    clinical), compute first-order features, publish ``demo-cohort``, run every quality suite
+    again on what is stored, and test the planted TP53 -> heterogeneity effect.
 
     Parameters
     ----------
@@ -556,6 +556,7 @@ def run_demo(
     from radgen.platform.catalog import Catalog
     from radgen.platform.cluster import dask_client
     from radgen.platform.datasets import publish_dataset
+    from radgen.validation.catalog_check import validate_catalog
 
     catalog = Catalog.init(root)
     cohort_dir = (
@@ -612,6 +613,14 @@ def run_demo(
         f"published demo-cohort@{manifest['version']} ({manifest['n_rows']} rows, "
         f"{len(manifest['files'])} file(s) listed with SHA-256 in its manifest)"
     )
+    with catalog.run("validate", {"stages": "all"}) as run:
+        results = validate_catalog(run)
+        run.message = f"{len(results)} suites"
+    statuses = [r.status for r in results]
+    say(
+        f"quality suites on every stage: {statuses.count('passed')} passed, "
+        f"{statuses.count('warnings')} with warnings, {statuses.count('failed')} failed"
+    )
     data = catalog.dataset("demo-cohort", manifest["version"])
     assoc = mutation_feature_association(
         data, group="tp53_mutated", features=["stat_var", "ih_entropy_fbs_w25", "stat_mean"]
@@ -627,4 +636,5 @@ def run_demo(
         "tables": catalog.list_tables().set_index("table")["version"].to_dict(),
         "dataset": f"demo-cohort@{manifest['version']}",
         "association": assoc.to_dict("records"),
+        "suites": {f"{r.suite}:{r.target}": r.status for r in results},
     }

@@ -184,9 +184,11 @@ def publish_dataset(run: Run, name: str, sql: str, *, description: str = "") -> 
     version = (_versions(root, name) or [0])[-1] + 1
     staging = f"{DATASETS_DIR}/{name}/.tmp-{uuid.uuid4().hex}"
     files = []
+    stored_schema = result.schema
     for i, start in enumerate(range(0, max(result.num_rows, 1), _ROWS_PER_FILE)):
         part = result.slice(start, _ROWS_PER_FILE)
         data = _parquet_bytes(part)
+        stored_schema = pq.read_schema(io.BytesIO(data))  # as readers will see it
         rel = f"data/part-{i:05d}.parquet"
         root.write_bytes(data, staging, rel)
         files.append(
@@ -205,7 +207,7 @@ def publish_dataset(run: Run, name: str, sql: str, *, description: str = "") -> 
         "sql": sql,
         "table_versions": pins,
         "n_rows": result.num_rows,
-        "schema": [{"name": f.name, "type": str(f.type)} for f in result.schema],
+        "schema": [{"name": f.name, "type": str(f.type)} for f in stored_schema],
         "files": files,
         "code_version": run.code_version,
         "param_hash": run.param_hash,
