@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from radgen.errors import RadgenError, ValidationFailed
+from radgen.ingestion._kinds import KINDS as OMICS_KINDS
 
 __all__ = ["app", "main"]
 
@@ -128,6 +129,26 @@ def _records(frame: Any) -> list[dict[str, Any]]:
             if not hasattr(value, "__len__") and pd.isna(value):
                 row[key] = None
     return rows
+
+
+@contextmanager
+def _cluster_run(
+    cat: Any,
+    command: str,
+    params: dict[str, Any],
+    allow_warnings: bool,
+    scheduler: str | None,
+    show: bool,
+) -> Iterator[tuple[Any, Any, Callable[[str, int, int], None] | None]]:
+    """A run with a Dask client and a progress display, for the compute commands."""
+    from radgen.platform.cluster import dask_client
+
+    with (
+        cat.run(command, params, allow_warnings=allow_warnings) as run,
+        dask_client(scheduler) as client,
+        _progress(show) as progress,
+    ):
+        yield run, client, progress
 
 
 def _emit(data: Any, as_json: bool, human: Callable[[], None]) -> None:
@@ -248,16 +269,16 @@ def ingest_dicom_cmd(
     """Ingest DICOM series: sort by geometry, write Zarr volumes, quarantine bad files."""
     from radgen.ingestion.dicom import find_files
     from radgen.ingestion.ingest_dicom import ingest_dicom
-    from radgen.platform.cluster import dask_client
 
     find_files(paths)  # fail fast on a missing path, before starting a cluster
     cat = _catalog(catalog)
-    with (
-        cat.run(
-            "ingest dicom", {"paths": [str(p) for p in paths]}, allow_warnings=allow_warnings
-        ) as run,
-        dask_client(scheduler) as client,
-        _progress(not (quiet or as_json)) as progress,
+    params = {"paths": [str(p) for p in paths]}
+    with _cluster_run(
+        cat, "ingest dicom", params, allow_warnings, scheduler, not (quiet or as_json)
+    ) as (
+        run,
+        client,
+        progress,
     ):
         report = ingest_dicom(run, paths, client, progress=progress)
 
@@ -306,14 +327,8 @@ def ingest_masks_cmd(
     _emit(report.to_json(), as_json, human)
 
 
-class OmicsKind(StrEnum):
-    """Omics file kinds ``radgen ingest omics`` reads."""
-
-    mutations = "mutations"
-    rsem = "rsem"
-    cna_segments = "cna-segments"
-    methylation = "methylation"
-    clinical = "clinical"
+#: Omics file kinds ``radgen ingest omics`` reads (one list: :data:`radgen.ingestion.omics.KINDS`).
+OmicsKind = StrEnum("OmicsKind", {kind.replace("-", "_"): kind for kind in OMICS_KINDS})  # type: ignore[misc]
 
 
 @ingest_app.command("omics")
@@ -383,15 +398,16 @@ def features_compute_cmd(
     """Compute features for every ROI on the Dask cluster; commit a new table version."""
     from radgen.features.compute import compute_features
     from radgen.features.settings import load_settings
-    from radgen.platform.cluster import dask_client
 
     settings = load_settings(config)
     cat = _catalog(catalog)
     params = {"settings": settings.as_params(), "name": name}
-    with (
-        cat.run("features compute", params, allow_warnings=allow_warnings) as run,
-        dask_client(scheduler) as client,
-        _progress(not (quiet or as_json)) as progress,
+    with _cluster_run(
+        cat, "features compute", params, allow_warnings, scheduler, not (quiet or as_json)
+    ) as (
+        run,
+        client,
+        progress,
     ):
         report = compute_features(run, client, settings, name=name, progress=progress)
     _emit(

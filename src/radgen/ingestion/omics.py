@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from radgen.errors import InputError
+from radgen.ingestion._kinds import KINDS
 from radgen.platform.runs import LineageInput, Run
 from radgen.platform.storage import file_sha256
 
@@ -59,8 +60,6 @@ NONSYNONYMOUS: tuple[str, ...] = (
     "In_Frame_Ins",
     "Missense_Mutation",
 )
-
-KINDS: tuple[str, ...] = ("mutations", "rsem", "cna-segments", "methylation", "clinical")
 
 
 @dataclass

@@ -1,0 +1,8 @@
+"""Omics kinds, in a module with no imports so the CLI can list them without loading pandas."""
+
+from __future__ import annotations
+
+__all__ = ["KINDS"]
+
+#: Every ``--kind`` of ``radgen ingest omics``, in the order the help lists them.
+KINDS: tuple[str, ...] = ("mutations", "rsem", "cna-segments", "methylation", "clinical")

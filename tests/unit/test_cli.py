@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from radgen.cli import main
+
+COMMANDS = [
+    ["init"], ["demo"], ["sql"], ["lineage"], ["validate"],
+    ["ingest", "dicom"], ["ingest", "masks"], ["ingest", "omics"],
+    ["features", "compute"],
+    ["datasets", "publish"], ["datasets", "list"], ["datasets", "pull"],
+    ["catalog", "rebuild"], ["tables", "list"], ["tables", "history"],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*command, "--help"]) == 0
+    assert "Usage" in capsys.readouterr().out
+
+
+def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sql", "--no-such-option"]) == 2
+    assert "No such option" in capsys.readouterr().err
+
+
+def test_missing_catalog_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tables", "list", "--catalog", str(tmp_path / "none")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("CatalogError: ")
+    assert "radgen init" in err[0]
+
+
+def test_init_then_json_listing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = str(tmp_path / "cat")
+    assert main(["init", "--catalog", root, "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["root"] == root
+    assert main(["tables", "list", "--catalog", root, "--json"]) == 0
+    tables = {row["table"]: row["rows"] for row in json.loads(capsys.readouterr().out)}
+    assert tables["series"] == 0
+    assert main(["sql", "select 42 as answer", "--catalog", root, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"answer": 42}]
