@@ -62,7 +62,7 @@ def dask_client(scheduler: str | None = None, *, n_workers: int | None = None) -
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # any free port: never clash with another cluster
             silence_logs=logging.ERROR,
         ) as cluster,
         Client(cluster) as client,

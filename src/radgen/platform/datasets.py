@@ -82,7 +82,9 @@ def parse_ref(text: str) -> DatasetRef:
 
 
 def _versions(root: Root, name: str) -> list[int]:
-    return sorted(int(v) for v in root.listdir(DATASETS_DIR, name) if v.isdigit())
+    """Published versions: folders whose manifest was written (it is written last)."""
+    folders = [v for v in root.listdir(DATASETS_DIR, name) if v.isdigit()]
+    return sorted(int(v) for v in folders if root.exists(DATASETS_DIR, name, v, MANIFEST))
 
 
 def _resolve(root: Root, ref: DatasetRef) -> int:
@@ -182,7 +184,12 @@ def publish_dataset(run: Run, name: str, sql: str, *, description: str = "") -> 
     result = query_pinned(root, sql, pins)
     suite = run.validate("datasets", result.to_pandas(), target=f"dataset {name}")
     version = (_versions(root, name) or [0])[-1] + 1
-    staging = f"{DATASETS_DIR}/{name}/.tmp-{uuid.uuid4().hex}"
+    final = f"{DATASETS_DIR}/{name}/{version}"
+    # Local disks: stage and rename. Object stores have no rename: write in place, the
+    # manifest last, so a version without its manifest was never published.
+    staging = f"{DATASETS_DIR}/{name}/.tmp-{uuid.uuid4().hex}" if root.is_local else final
+    if not root.is_local:
+        root.remove(final)
     files = []
     stored_schema = result.schema
     for i, start in enumerate(range(0, max(result.num_rows, 1), _ROWS_PER_FILE)):
@@ -215,12 +222,14 @@ def publish_dataset(run: Run, name: str, sql: str, *, description: str = "") -> 
         "suite": {"name": suite.suite, "status": suite.status, "checks": len(suite.outcomes)},
     }
     manifest_bytes = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
-    root.write_bytes(manifest_bytes, staging, MANIFEST)
-    final = f"{DATASETS_DIR}/{name}/{version}"
-    if root.exists(final):
-        root.remove(staging)
-        raise CatalogError(f"{name}@{version}", "was published concurrently; publish again")
-    root.move((staging,), (final,))
+    if root.is_local:
+        root.write_bytes(manifest_bytes, staging, MANIFEST)
+        if root.exists(final):
+            root.remove(staging)
+            raise CatalogError(f"{name}@{version}", "was published concurrently; publish again")
+        root.move((staging,), (final,))
+    else:
+        root.write_bytes(manifest_bytes, final, MANIFEST, overwrite=False)
     row = {
         "name": name,
         "version": version,

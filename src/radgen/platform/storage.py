@@ -143,9 +143,16 @@ class Root:
             raise CatalogError(self.url, "this operation needs a local catalog root")
         return Path(self.join(*parts))
 
+    def _fresh(self, target: str) -> None:
+        """Drop cached listings: other processes (workers, Zarr, Delta) write here too."""
+        if not self.is_local:
+            self.fs.invalidate_cache(target)
+
     def exists(self, *parts: str) -> bool:
         """Whether the relative path exists under the root."""
-        return bool(self.fs.exists(self.join(*parts)))
+        target = self.join(*parts)
+        self._fresh(target)
+        return bool(self.fs.exists(target))
 
     def makedirs(self, *parts: str) -> None:
         """Create a directory (and parents) under the root."""
@@ -154,6 +161,7 @@ class Root:
     def listdir(self, *parts: str) -> list[str]:
         """Names (not paths) of the entries of a directory; empty if it does not exist."""
         target = self.join(*parts)
+        self._fresh(target)
         if not self.fs.exists(target):
             return []
         names = [str(p).rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(target, detail=False)]
@@ -217,6 +225,7 @@ class Root:
     def remove(self, *parts: str) -> None:
         """Delete a file or directory tree under the root if it exists."""
         target = self.join(*parts)
+        self._fresh(target)
         if self.fs.exists(target):
             self.fs.rm(target, recursive=True)
 
@@ -241,6 +250,7 @@ class Root:
     def walk_files(self, *parts: str) -> list[str]:
         """Relative paths (to `parts`) of every file below a directory, sorted."""
         base = self.join(*parts)
+        self._fresh(base)
         if not self.fs.exists(base):
             return []
         found = self.fs.find(base)

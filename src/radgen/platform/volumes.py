@@ -97,7 +97,13 @@ def _create(
 ) -> tuple[str, Any, Any]:
     chunk = tuple(chunks) if chunks else chunk_shape(shape, dtype.itemsize)
     parent, leaf = rel.rsplit("/", 1)
-    tmp = f"{parent}/.tmp-{uuid.uuid4().hex}-{leaf}"
+    if root.is_local:
+        tmp = f"{parent}/.tmp-{uuid.uuid4().hex}-{leaf}"
+    else:
+        # Object stores have no rename: write in place. The catalog row that names the
+        # volume is committed only afterwards, so a crash leaves an orphan a rerun replaces.
+        tmp = rel
+        root.remove(rel)
     group = zarr.open_group(_store(root, tmp), mode="w", zarr_format=3)
     array = group.create_array(
         name,
@@ -113,8 +119,9 @@ def _create(
 
 def _commit(root: Root, tmp: str, rel: str, group: Any, attrs: Mapping[str, Any]) -> None:
     group.attrs.update(dict(attrs))
-    root.remove(rel)
-    root.move((tmp,), (rel,))
+    if tmp != rel:
+        root.remove(rel)
+        root.move((tmp,), (rel,))
 
 
 def write_volume(
