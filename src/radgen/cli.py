@@ -53,7 +53,7 @@ CatalogOpt = Annotated[
     typer.Option(
         "--catalog",
         envvar="RADGEN_CATALOG",
-        help="Catalog root: local path or fsspec URL [default: ./radgen-catalog].",
+        help="Catalog root: local path or fsspec URL (default: ./radgen-catalog).",
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
@@ -62,7 +62,7 @@ SchedulerOpt = Annotated[
     typer.Option(
         "--scheduler",
         envvar="RADGEN_SCHEDULER",
-        help="Dask scheduler address [default: a LocalCluster].",
+        help="Dask scheduler address (default: a LocalCluster).",
     ),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or log output.")]
@@ -419,6 +419,81 @@ def features_compute_cmd(
     )
 
 
+#: Harmonization methods (one list: :data:`radgen.features.harmonize_table.METHODS`).
+HarmonizeMethod = StrEnum(  # type: ignore[misc]
+    "HarmonizeMethod",
+    {
+        m.replace("-", "_"): m
+        for m in ("combat", "combat-nonparametric", "combat-location-scale", "moment-matching")
+    },
+)
+
+
+@app.command()
+def harmonize(
+    table: Annotated[str, typer.Option("--table", help="Feature table to harmonize.")],
+    version: Annotated[
+        int | None, typer.Option("--version", help="Its version (default: current).")
+    ] = None,
+    batch: Annotated[str, typer.Option("--batch", help="Batch column.")] = "scanner_batch",
+    covariates: Annotated[
+        str | None,
+        typer.Option("--covariates", help="Comma-separated columns whose effects are preserved."),
+    ] = None,
+    join: Annotated[
+        str | None,
+        typer.Option(
+            "--join", help="SQL returning subject_id + covariate columns, joined on subject_id."
+        ),
+    ] = None,
+    ref_batch: Annotated[
+        str | None,
+        typer.Option(
+            "--ref-batch", help="Reference batch (kept unchanged; moment matching target)."
+        ),
+    ] = None,
+    method: Annotated[
+        HarmonizeMethod, typer.Option("--method", help="Harmonization method.")
+    ] = "combat",  # type: ignore[assignment]
+    name: Annotated[
+        str | None, typer.Option("--name", help="Output table (default: TABLE_harmonized).")
+    ] = None,
+    catalog: CatalogOpt = None,
+    allow_warnings: AllowWarningsOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove scanner batch effects from a feature table; commit a new versioned table + report."""
+    from radgen.features.harmonize_table import harmonize_table
+
+    cov = [c.strip() for c in covariates.split(",") if c.strip()] if covariates else []
+    params = {
+        "table": table, "version": version, "batch": batch, "covariates": cov, "join": join,
+        "ref_batch": ref_batch, "method": str(method), "name": name,
+    }  # fmt: skip
+    cat = _catalog(catalog)
+    with cat.run("harmonize", params, allow_warnings=allow_warnings) as run:
+        report = harmonize_table(
+            run, table=table, version=version, batch_column=batch, covariates=cov, join_sql=join,
+            ref_batch=ref_batch, method=str(method), name=name,
+        )  # fmt: skip
+
+    def human() -> None:
+        out.print(
+            f"{report.table}@{report.version} from {report.source} ({report.method}, {report.n_features} features)"
+        )
+        out.print(
+            f"  batch effect (median eta²): {report.batch_eta2_before:.3f} -> {report.batch_eta2_after:.3f}"
+        )
+        for term, v in report.covariates.items():
+            out.print(
+                f"  {term}: median coefficient {v['median_coef_before']:.4g} -> {v['median_coef_after']:.4g} "
+                f"(preserved in {v['preserved_fraction']:.0%} of features)"
+            )
+        out.print(f"  report: {report.report_path}")
+
+    _emit(report.to_json(), as_json, human)
+
+
 @datasets_app.command("publish")
 def datasets_publish_cmd(
     name: Annotated[str, typer.Argument(help="Dataset name.")],
@@ -553,7 +628,7 @@ def catalog_rebuild_cmd(catalog: CatalogOpt = None, as_json: JsonOpt = False) ->
 @app.command()
 def validate(
     stage: Annotated[
-        list[str] | None, typer.Option("--stage", help="Stage(s) to check [default: all].")
+        list[str] | None, typer.Option("--stage", help="Stage(s) to check (default: all).")
     ] = None,
     catalog: CatalogOpt = None,
     as_json: JsonOpt = False,

@@ -312,6 +312,24 @@ _DATASETS = pa.schema(
     ]
 )
 
+_HARMONIZATION_PARAMS = pa.schema(
+    [
+        field("output_table", _S, "Harmonized table the parameters belong to", key=True),
+        field("output_version", _I, "Its version", key=True, min=0),
+        field("feature", _S, "Feature column", key=True),
+        field("batch", _S, "Batch, or '*' for per-feature parameters", key=True),
+        field(
+            "parameter",
+            _S,
+            "gamma_star, delta_star, grand_mean, var_pooled, beta[...], mu, sigma, theta",
+            key=True,
+        ),
+        field("value", _F, "Parameter value"),
+        field("method", _S, "Harmonization method", nullable=False),
+        field("run_id", _S, "Run that fitted the model", nullable=False),
+    ]
+)
+
 #: Fixed leading columns of every ``features_<name>`` table.
 FEATURE_TABLE_BASE = pa.schema(
     [
@@ -348,6 +366,7 @@ TABLES: Mapping[str, pa.Schema] = {
     "lineage": _LINEAGE,
     "quality_results": _QUALITY_RESULTS,
     "datasets": _DATASETS,
+    "harmonization_params": _HARMONIZATION_PARAMS,
 }
 
 

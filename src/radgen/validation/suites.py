@@ -120,6 +120,29 @@ def _feature_checks(data: pd.DataFrame) -> list[Check]:
     return checks
 
 
+def _harmonization_checks(data: pd.DataFrame) -> list[Check]:
+    """Per-feature outcome of a harmonization (see ``features.harmonize_table``)."""
+    return [
+        Check(
+            "ExpectColumnValuesToBeInSet",
+            {"column": "batch_effect_reduced", "value_set": [True], "mostly": 0.9},
+        ),
+        Check(
+            "ExpectColumnValuesToBeInSet",
+            {"column": "covariate_preserved", "value_set": [True], "mostly": 0.9},
+        ),
+        Check(
+            "ExpectColumnMedianToBeBetween",
+            {
+                "column": "eta2_batch_after",
+                "max_value": float(data["eta2_batch_before"].median()) + 0.01,
+            }
+            if "eta2_batch_before" in data
+            else {"column": "eta2_batch_after", "max_value": 1.0},
+        ),
+    ]
+
+
 def _no_extra_checks(data: pd.DataFrame) -> list[Check]:
     return []
 
@@ -129,6 +152,7 @@ _EXTRA: dict[str, Callable[[pd.DataFrame], list[Check]]] = {
     "images": _image_checks,
     "masks": _mask_checks,
     "features": _feature_checks,
+    "harmonization": _harmonization_checks,
     "omics": _no_extra_checks,
     "quarantine": _no_extra_checks,
     "datasets": _no_extra_checks,
