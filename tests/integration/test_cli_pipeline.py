@@ -380,3 +380,56 @@ def test_demo_command_runs_end_to_end(tmp_path: Path) -> None:
         catalog=tmp_path / "demo",
     )
     assert check.stdout.split() == ["n", "3"]
+
+
+def test_harmonize_removes_the_scanner_effect_and_keeps_the_genotype(pipeline: Pipeline) -> None:
+    join = "select patient_id as subject_id, mutated as tp53 from gene_mutation where gene = 'TP53'"
+    done = radgen(
+        "harmonize", "--table", "features_radiomics", "--join", join, "--covariates", "tp53", "--json",
+        catalog=pipeline.catalog,
+    )  # fmt: skip
+    report = json.loads(done.stdout)
+    assert report["table"] == "features_radiomics_harmonized"
+    assert report["median_batch_eta2"]["after"] < report["median_batch_eta2"]["before"]
+    assert report["covariates"]["tp53=True"]["preserved_fraction"] >= 0.9
+    assert Path(report["report"]).is_file()
+    assert (Path(report["report"]).parent / "distributions.png").read_bytes()[:4] == b"\x89PNG"
+    frame = pipeline.sql(
+        "select h.subject_id, h.stat_mean as harmonized, f.stat_mean as raw, h.scanner_batch "
+        "from features_radiomics_harmonized h join features_radiomics f using (roi_id)"
+    )
+    assert len(frame) == 6
+    spread_raw = frame.groupby("scanner_batch")["raw"].mean().agg(["min", "max"]).diff().iloc[-1]
+    spread_harm = (
+        frame.groupby("scanner_batch")["harmonized"].mean().agg(["min", "max"]).diff().iloc[-1]
+    )
+    assert abs(spread_harm) < abs(spread_raw)
+    params = pipeline.sql(
+        "select count(*) as n from harmonization_params where output_table = 'features_radiomics_harmonized'"
+    )
+    assert params["n"].iloc[0] > 0
+    trace = json.loads(
+        radgen(
+            "lineage", "features_radiomics_harmonized", "--json", catalog=pipeline.catalog
+        ).stdout
+    )
+    assert trace["inputs"]["table"] == [{"id": "features_radiomics@0", "sha256": None}]
+    assert trace["run"]["params"]["method"] == "combat"
+
+    # the stored model harmonizes the same samples to the same numbers
+    from radgen.features.harmonize_table import load_combat
+    from radgen.platform.catalog import Catalog
+
+    cat = Catalog.open(str(pipeline.catalog))
+    model = load_combat(cat.root, "features_radiomics_harmonized")
+    raw = cat.table("features_radiomics").sort_values("roi_id").reset_index(drop=True)
+    tp53 = cat.sql(join).set_index("subject_id")["tp53"]
+    assert model.params_ is not None
+    feats = model.params_.features
+    again = model.transform(
+        raw[feats],
+        raw["scanner_batch"],
+        pd.DataFrame({"tp53": raw["subject_id"].map(tp53).astype(str)}),
+    )
+    stored = cat.table("features_radiomics_harmonized").sort_values("roi_id").reset_index(drop=True)
+    np.testing.assert_allclose(again.to_numpy(), stored[feats].to_numpy(), rtol=1e-9)
