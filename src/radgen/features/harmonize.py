@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy.special import logsumexp
 
 __all__ = ["ComBat", "ComBatParams", "combat", "moment_match"]
 
@@ -380,30 +379,35 @@ def _int_eprior(
     For feature i the prior is the empirical distribution of (gamma_hat_k, delta_hat_k) over the
     other features k; the posterior weights are the Gaussian likelihoods of feature i's data
     under each (gamma_k, delta_k). neuroCombat computes the same weights as raw likelihoods,
-    which underflow for large batches; here they are normalized with log-sum-exp.
+    which underflow for large batches; here they are normalized in log space (max subtracted).
     """
     p = sdat.shape[0]
     finite = np.isfinite(sdat)
     n = finite.sum(axis=1).astype(np.float64)
     x = np.where(finite, sdat, 0.0)
-    sx, sx2 = x.sum(axis=1), (x * x).sum(axis=1)
-    log_norm = np.log(2.0 * math.pi * d_hat)
+    # log L(i | k) = -n_i/2 log(2 pi d_k) - sum_s (x_is - g_k)^2 / (2 d_k)
+    #              = n_i * A_k + sum(x_i) * B_k + sum(x_i^2) * C_k: one matrix product
+    stats = np.column_stack([n, x.sum(axis=1), (x * x).sum(axis=1)])
+    coefs = np.vstack(
+        [
+            -0.5 * np.log(2.0 * math.pi * d_hat) - g_hat**2 / (2.0 * d_hat),
+            g_hat / d_hat,
+            -0.5 / d_hat,
+        ]
+    )
+    targets = np.column_stack([g_hat, d_hat, np.ones(p)])
     gamma_star = np.empty(p)
     delta_star = np.empty(p)
     for start in range(0, p, _NONPARAM_BLOCK):
-        rows = slice(start, min(p, start + _NONPARAM_BLOCK))
-        sum2 = (
-            sx2[rows, None]
-            - 2.0 * g_hat[None, :] * sx[rows, None]
-            + n[rows, None] * g_hat[None, :] ** 2
-        )
-        sum2 = np.maximum(sum2, 0.0)
-        loglik = -0.5 * n[rows, None] * log_norm[None, :] - sum2 / (2.0 * d_hat[None, :])
-        idx = np.arange(rows.start, rows.stop)
-        loglik[idx - rows.start, idx] = -np.inf  # leave feature i out of its own prior
-        weights = np.exp(loglik - logsumexp(loglik, axis=1, keepdims=True))
-        gamma_star[rows] = weights @ g_hat
-        delta_star[rows] = weights @ d_hat
+        stop = min(p, start + _NONPARAM_BLOCK)
+        loglik = stats[start:stop] @ coefs
+        idx = np.arange(start, stop)
+        loglik[idx - start, idx] = -np.inf  # leave feature i out of its own prior
+        loglik -= loglik.max(axis=1, keepdims=True)
+        np.exp(loglik, out=loglik)
+        weighted = loglik @ targets  # sums of w*g, w*d and w
+        gamma_star[start:stop] = weighted[:, 0] / weighted[:, 2]
+        delta_star[start:stop] = weighted[:, 1] / weighted[:, 2]
     return gamma_star, delta_star
 
 
