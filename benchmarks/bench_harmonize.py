@@ -72,7 +72,7 @@ def run(n_samples: int, n_features: int, n_batches: int, parametric: bool, repea
     print(
         f"ComBat {kind} EB, {n_features:,} features x {n_samples:,} samples, {n_batches} batches, 2 covariates"
     )
-    print(f"  (best of {repeat} runs; neuroCombat non-parametric runs once, it takes minutes)")
+    print(f"  (radgen: best of {repeat} runs; neuroCombat: best of {repeat if parametric else 1})")
     print(f"  neuroCombat 0.2.12 : {t_theirs:9.2f} s   NaN values: {int((~works).sum()):,}")
     print(f"  radgen             : {t_ours:9.2f} s   NaN values: {int(np.isnan(ours).sum()):,}")
     print(f"  speed-up           : {t_theirs / t_ours:9.1f} x")

@@ -611,12 +611,22 @@ def run_demo(
         "covariates": ["tp53"],
         "join": join,
     }
-    with catalog.run("harmonize", harmonize_params) as run:
-        harm = harmonize_table(run, table="features_radiomics", covariates=["tp53"], join_sql=join)
-    say(
-        f"harmonized scanners with ComBat (TP53 preserved) -> {harm.table}@{harm.version}: "
-        f"variance explained by scanner {harm.batch_eta2_before:.2f} -> {harm.batch_eta2_after:.2f} (median)"
-    )
+    per_scanner = catalog.sql(
+        "select count(*) as n from features_radiomics group by scanner_batch"
+    )["n"]
+    if per_scanner.min() < 2:
+        say(
+            f"skipped harmonization: ComBat needs 2 scans per scanner ({2 * len(SCANNERS)}+ patients)"
+        )
+    else:
+        with catalog.run("harmonize", harmonize_params) as run:
+            harm = harmonize_table(
+                run, table="features_radiomics", covariates=["tp53"], join_sql=join
+            )
+        say(
+            f"harmonized scanners with ComBat (TP53 preserved) -> {harm.table}@{harm.version}: variance "
+            f"explained by scanner {harm.batch_eta2_before:.2f} -> {harm.batch_eta2_after:.2f} (median)"
+        )
     with catalog.run("datasets publish", {"name": "demo-cohort", "sql": DEMO_DATASET_SQL}) as run:
         manifest = publish_dataset(
             run,

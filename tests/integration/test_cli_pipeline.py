@@ -415,6 +415,8 @@ def test_harmonize_removes_the_scanner_effect_and_keeps_the_genotype(pipeline: P
     )
     assert trace["inputs"]["table"] == [{"id": "features_radiomics@0", "sha256": None}]
     assert trace["run"]["params"]["method"] == "combat"
+    assert trace["annotations"]["harmonization_method"] == "combat"
+    assert trace["annotations"]["harmonization_covariates"] == "tp53"
 
     # the stored model harmonizes the same samples to the same numbers
     from radgen.features.harmonize_table import load_combat

@@ -78,7 +78,8 @@ def write_report(
     top = checks.sort_values("eta2_batch_before", ascending=False).head(20)
     feature_rows = "".join(
         f"<tr><td>{html.escape(str(r.feature))}</td><td>{r.eta2_batch_before:.3f}</td>"
-        f"<td>{r.eta2_batch_after:.3f}</td><td>{'yes' if r.covariate_preserved else 'NO'}</td></tr>"
+        f"<td>{r.eta2_batch_after:.3f}</td><td>{r.kruskal_h_before:.1f}</td><td>{r.kruskal_h_after:.1f}</td>"
+        f"<td>{'yes' if r.covariate_preserved else 'NO'}</td></tr>"
         for r in top.itertuples()
     )
     page = f"""<!doctype html>
@@ -89,7 +90,8 @@ td:first-child,th:first-child{{text-align:left}}</style></head><body>
 <h2>Batch effect (variance explained by batch, eta squared)</h2>
 <p>median over {len(checks)} features: {checks["eta2_batch_before"].median():.3f} before,
 {checks["eta2_batch_after"].median():.3f} after.</p>
-<table><tr><th>feature</th><th>before</th><th>after</th><th>covariates preserved</th></tr>{feature_rows}</table>
+<table><tr><th>feature</th><th>eta&sup2; before</th><th>eta&sup2; after</th><th>Kruskal-Wallis H before</th>
+<th>H after</th><th>covariates preserved</th></tr>{feature_rows}</table>
 <h2>Covariate effects (coefficient adjusted for batch)</h2>
 <table><tr><th>term</th><th>median before</th><th>median after</th><th>features preserved</th></tr>{cov_rows}</table>
 <h2>Distributions by batch</h2>

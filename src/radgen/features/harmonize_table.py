@@ -90,6 +90,8 @@ def _quality_frame(
             "feature": list(before.columns),
             "eta2_batch_before": eb["eta2"].to_numpy(),
             "eta2_batch_after": ea["eta2"].to_numpy(),
+            "kruskal_h_before": eb["kruskal_h"].to_numpy(),
+            "kruskal_h_after": ea["kruskal_h"].to_numpy(),
         }
     )
     frame["batch_effect_reduced"] = (
@@ -266,7 +268,15 @@ def harmonize_table(
         out["feature_set_version"] = out["feature_set_version"].astype(str) + f"+{method}"
     out["run_id"] = run.run_id
     lineage = [LineageInput("table", f"{table}@{source_version}")]
-    out_version = run.commit(out_name, out, suite="features", mode="overwrite", lineage=lineage)
+    described = {
+        "harmonization_method": method,
+        "harmonization_ref_batch": str(ref_batch),
+        "harmonization_covariates": ",".join(covariates),
+        "harmonization_source": f"{table}@{source_version}",
+    }
+    out_version = run.commit(
+        out_name, out, suite="features", mode="overwrite", lineage=lineage, metadata=described
+    )
     if out_version is None:
         out_version = tables.table_version(run.root, out_name)
     params = _params_rows(param_rows, out_name, method, run.run_id).assign(

@@ -14,6 +14,12 @@ from radgen.platform.storage import Root
 
 __all__ = ["trace"]
 
+#: Commit-info keys Delta and radgen's run record already report elsewhere.
+_DELTA_KEYS = {
+    "timestamp", "operation", "operationParameters", "operationMetrics", "engineInfo",
+    "clientVersion", "version", "readVersion", "isBlindAppend", "suite", "userMetadata",
+}  # fmt: skip
+
 
 def _commit_info(root: Root, name: str, version: int) -> dict[str, Any]:
     for entry in tables.table_history(root, name):
@@ -39,7 +45,8 @@ def trace(root: Root, name: str, version: int | None = None) -> dict[str, Any]:
     dict
         ``table``, ``version``, ``run`` (id, command, status, code version, parameter hash,
         parameters), ``suite`` (status recorded with the commit and the failed checks of that
-        run), and ``inputs`` grouped by kind (each a list of ``{"id", "sha256"}``).
+        run), ``annotations`` (other commit metadata, e.g. the harmonization method) and
+        ``inputs`` grouped by kind (each a list of ``{"id", "sha256"}``).
     """
     current = tables.table_version(root, name)
     version = current if version is None else version
@@ -82,5 +89,6 @@ def trace(root: Root, name: str, version: int | None = None) -> dict[str, Any]:
         "committed_at": info.get("timestamp"),
         "run": run,
         "suite": {"status": info.get("suite"), "failed": failed},
+        "annotations": {k: v for k, v in info.items() if k not in _DELTA_KEYS and k not in run},
         "inputs": dict(inputs),
     }

@@ -168,6 +168,7 @@ class Run:
         mode: WriteMode = "append",
         only_new: bool = True,
         lineage: Iterable[LineageInput] = (),
+        metadata: Mapping[str, str] | None = None,
     ) -> int | None:
         """Validate and commit `data` as a new version of table `name`.
 
@@ -187,6 +188,8 @@ class Run:
             rerun changes nothing.
         lineage : iterable of LineageInput
             Inputs of this version.
+        metadata : mapping of str to str, optional
+            Extra commit metadata (e.g. the harmonization method), beside the run's own.
 
         Returns
         -------
@@ -209,7 +212,11 @@ class Run:
         if suite is not None:
             result = self.validate(suite, table.to_pandas(), target=name)
         version = tables.write_table(
-            self.root, name, table, mode=mode, metadata=self.commit_metadata(result)
+            self.root,
+            name,
+            table,
+            mode=mode,
+            metadata={**(metadata or {}), **self.commit_metadata(result)},
         )
         self.outputs[name] = version
         inputs = list(lineage)
