@@ -630,43 +630,67 @@ def validate(
     stage: Annotated[
         list[str] | None, typer.Option("--stage", help="Stage(s) to check (default: all).")
     ] = None,
+    table: Annotated[
+        str | None, typer.Option("--table", help="Check one table (its stage is inferred).")
+    ] = None,
+    version: Annotated[
+        int | None, typer.Option("--version", help="With --table: the version (default: current).")
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write a static HTML report into this folder.")
+    ] = None,
     catalog: CatalogOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run the data-quality suites on the current table versions and record the results."""
+    """Run the data-quality suites on stored data, record the results, optionally write a report."""
+    from radgen.platform import tables
     from radgen.validation.catalog_check import validate_catalog
 
     cat = _catalog(catalog)
-    with cat.run("validate", {"stages": stage or "all"}) as run:
-        results = validate_catalog(run, stage, say=lambda line: err.print(line))
+    params = {"stages": stage or "all", "table": table, "version": version}
+    with cat.run("validate", params) as run:
+        results = validate_catalog(
+            run, stage, table=table, version=version, say=lambda line: err.print(line)
+        )
         failed = [r for r in results if r.status == "failed"]
         run.message = f"{len(results)} suites, {len(failed)} failed"
-    doc = [
-        {
-            "suite": r.suite,
-            "target": r.target,
-            "status": r.status,
-            "rows": r.n_rows,
-            "failed": [o.describe() for o in r.failures],
-        }
-        for r in results
-    ]
+    page = None
+    if report is not None:
+        from radgen.validation.report import write_report
+
+        history = tables.read_table(cat.root, "quality_results").to_pandas()
+        page = write_report(results, report, title=cat.root.url, history=history)
+    doc = {
+        "suites": [
+            {
+                "suite": r.suite,
+                "target": r.target,
+                "version": r.table_version,
+                "status": r.status,
+                "rows": r.n_rows,
+                "failed": [o.describe() for o in r.failures],
+            }
+            for r in results
+        ],
+        "report": None if page is None else str(page),
+    }
 
     def human() -> None:
         for r in results:
             colour = {"passed": "green", "warnings": "yellow", "failed": "red"}[r.status]
+            where = r.target if r.table_version is None else f"{r.target}@{r.table_version}"
             out.print(
-                f"[{colour}]{r.status:8}[/] {r.suite:10} {r.target} ({len(r.outcomes)} checks, {r.n_rows} rows)"
+                f"[{colour}]{r.status:8}[/] {r.suite:14} {where} ({len(r.outcomes)} checks, {r.n_rows} rows)"
             )
             for o in r.failures:
-                out.print(f"           {o.describe()}")
+                out.print(f"           {o.describe()}", markup=False)
+        if page is not None:
+            out.print(f"report: {page}")
 
     _emit(doc, as_json, human)
     if failed:
-        raise RadgenError(
-            "validate",
-            f"{len(failed)} suite(s) failed: " + ", ".join(f"{r.suite}:{r.target}" for r in failed),
-        )
+        names = ", ".join(f"{r.suite}:{r.target}" for r in failed)
+        raise RadgenError("validate", f"{len(failed)} suite(s) failed: {names}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,7 @@ import pandas as pd
 from distributed import Client, as_completed
 
 from radgen.errors import InputError, NotFoundError, RadgenError
-from radgen.features.extract import extract, feature_columns
+from radgen.features.extract import expected_columns, extract, feature_columns
 from radgen.features.settings import Settings
 from radgen.platform import tables
 from radgen.platform.runs import LineageInput, Run, param_hash
@@ -182,7 +182,14 @@ def compute_features(
     frame["feature_set_version"] = f"{run.code_version}:{param_hash(params)}"
     frame["run_id"] = run.run_id
     lineage = _lineage(run.root, base)
-    version = run.commit(table, frame, suite="features", mode="overwrite", lineage=lineage)
+    version = run.commit(
+        table,
+        frame,
+        suite="features",
+        mode="overwrite",
+        lineage=lineage,
+        suite_context={"expected_columns": expected_columns(settings)},
+    )
     if version is None:  # identical to the current version: nothing new was committed
         version = tables.table_version(run.root, table)
     run.message = f"{table}: {len(frame)} ROIs x {feats.shape[1]} features"

@@ -15,7 +15,7 @@ from radgen.features.firstorder import intensity_histogram, intensity_statistics
 from radgen.features.settings import Settings, load_settings
 from radgen.schemas.features import FEATURES, column_name
 
-__all__ = ["extract", "feature_columns", "roi_values"]
+__all__ = ["expected_columns", "extract", "feature_columns", "roi_values"]
 
 
 def roi_values(
@@ -114,6 +114,19 @@ def extract(
             )
         out = {k: v for k, v in out.items() if k in wanted}
     return out
+
+
+def expected_columns(settings: Settings) -> list[str]:
+    """Table columns the settings promise (what the features suite checks for)."""
+    from radgen.features.settings import FAMILIES
+
+    columns = []
+    for cls, wanted in settings.feature_classes.items():
+        families = set(FAMILIES[cls])
+        for feature in FEATURES.values():
+            if feature.family in families and (not wanted or feature.tag in wanted):
+                columns.append(column_name(feature.tag, binning=settings.binning))
+    return columns
 
 
 def feature_columns(features: Mapping[str, float], settings: Settings) -> dict[str, float]:

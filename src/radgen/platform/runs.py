@@ -169,6 +169,7 @@ class Run:
         only_new: bool = True,
         lineage: Iterable[LineageInput] = (),
         metadata: Mapping[str, str] | None = None,
+        suite_context: Mapping[str, Any] | None = None,
     ) -> int | None:
         """Validate and commit `data` as a new version of table `name`.
 
@@ -190,6 +191,9 @@ class Run:
             Inputs of this version.
         metadata : mapping of str to str, optional
             Extra commit metadata (e.g. the harmonization method), beside the run's own.
+        suite_context : mapping, optional
+            What the suite should know beyond the rows (``expected_columns`` of a feature
+            table).
 
         Returns
         -------
@@ -208,16 +212,28 @@ class Run:
         if mode == "overwrite" and _same_content(self.root, name, table):
             log.info("%s: content unchanged; no new version", name)
             return None
-        result = None
+        results = []
         if suite is not None:
-            result = self.validate(suite, table.to_pandas(), target=name)
+            from radgen.validation.profiles import suite_frames
+
+            previous = None
+            if suite == "features" and tables.table_exists(self.root, name):
+                previous = tables.read_table(self.root, name).to_pandas()
+            frames = suite_frames(
+                suite, table.to_pandas(), name, previous=previous, context=suite_context
+            )
+            results = [
+                self.validate(stage, frame, target=target) for stage, frame, target in frames
+            ]
         version = tables.write_table(
             self.root,
             name,
             table,
             mode=mode,
-            metadata={**(metadata or {}), **self.commit_metadata(result)},
+            metadata={**(metadata or {}), **self.commit_metadata(_worst(results))},
         )
+        for result in results:
+            result.table_version = version
         self.outputs[name] = version
         inputs = list(lineage)
         if inputs:
@@ -270,6 +286,12 @@ class Run:
         )
         written.append("runs")
         index.refresh(self.root, written)
+
+
+def _worst(results: Sequence[SuiteResult]) -> SuiteResult | None:
+    """The result whose status best summarises a commit (failed > warnings > passed)."""
+    rank = {"passed": 0, "warnings": 1, "failed": 2}
+    return max(results, key=lambda r: rank[r.status], default=None)
 
 
 def _same_content(root: Root, name: str, table: pa.Table) -> bool:

@@ -284,14 +284,21 @@ _LINEAGE = pa.schema(
 _QUALITY_RESULTS = pa.schema(
     [
         field("run_id", _S, "Run that evaluated the suite", nullable=False),
-        field("suite", _S, "Suite name (stage)", nullable=False),
+        field("suite", _S, "Suite name (the stage)", nullable=False),
+        field("suite_version", _S, "Hash of the suite's checks (changes with the schema)"),
         field("target", _S, "Table or object validated", nullable=False),
+        field(
+            "table_version",
+            _I,
+            "Version committed after the suite passed; NULL when rejected or re-checked",
+        ),
         field("expectation", _S, "Expectation type", nullable=False),
         field("column", _S, "Column the expectation is about"),
         field("severity", _S, "critical, warning or info", nullable=False),
         field("success", _B, "Whether the expectation held", nullable=False),
         field("unexpected_count", _I, "Rows violating it", min=0),
-        field("details", _S, "Observed values and example rows as JSON"),
+        field("observed", _S, "Observed value as JSON"),
+        field("details", _S, "Arguments, example values and example rows as JSON"),
         field("n_rows", _I, "Rows validated", min=0),
         field("evaluated_at", _TS, "When", nullable=False),
     ]

@@ -16,15 +16,16 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from radgen.errors import ConfigError, RadgenError
+from radgen.errors import ConfigError
 from radgen.ingestion.dicom import plausible_range
 from radgen.platform import tables
 from radgen.platform.runs import Run
 from radgen.platform.volumes import open_volume
 from radgen.validation.gate import ExpectationOutcome, SuiteResult, run_suite
+from radgen.validation.profiles import suite_frames
 from radgen.validation.suites import STAGES, Check
 
-__all__ = ["STAGE_TABLES", "validate_catalog"]
+__all__ = ["STAGE_TABLES", "stage_of", "validate_catalog"]
 
 log = logging.getLogger(__name__)
 
@@ -126,30 +127,83 @@ def _dataset_results(run: Run) -> list[SuiteResult]:
     return results
 
 
+def stage_of(table: str) -> str:
+    """The suite (stage) that validates `table`."""
+    if table.startswith("features_"):
+        return "features"
+    for stage, names in STAGE_TABLES.items():
+        if table in names:
+            return stage
+    raise ConfigError(table, "no suite validates this table")
+
+
+def _table_results(run: Run, stage: str, name: str, version: int | None) -> list[SuiteResult]:
+    version = tables.table_version(run.root, name) if version is None else version
+    frame = tables.read_table(run.root, name, version=version).to_pandas()
+    previous = None
+    if stage == "features" and version > 0:
+        previous = tables.read_table(run.root, name, version=version - 1).to_pandas()
+    results = []
+    for sub_stage, data, target in suite_frames(stage, frame, name, previous=previous):
+        result = run_suite(sub_stage, data, target=target)
+        result.table_version = version
+        results.append(result)
+    return results
+
+
 def validate_catalog(
-    run: Run, stages: Sequence[str] | None = None, *, say: Callable[[str], None] | None = None
+    run: Run,
+    stages: Sequence[str] | None = None,
+    *,
+    table: str | None = None,
+    version: int | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> list[SuiteResult]:
-    """Run the suites of `stages` (default all) on the current table versions.
+    """Run suites again on stored data: every stage (default), some stages, or one table version.
 
     Empty tables are reported and not validated (an empty table holds nothing to check).
+
+    Parameters
+    ----------
+    run : Run
+        The open run; results are kept on it and written to ``quality_results``.
+    stages : sequence of str, optional
+        Stages to check; default all.
+    table : str, optional
+        Check only this table (its stage is inferred).
+    version : int, optional
+        With `table`: the version to check; default current.
+    say : callable, optional
+        Receives notes (empty tables).
 
     Returns
     -------
     list of SuiteResult
-        Also kept on `run`, so they are written to ``quality_results``.
     """
-    chosen = list(stages) if stages else list(STAGES)
+    if version is not None and table is None:
+        raise ConfigError("--version", "give --table with --version")
+    if table is not None:
+        results = _table_results(run, stage_of(table), table, version)
+        run.suite_results.extend(results)
+        return results
+    chosen = (
+        list(stages)
+        if stages
+        else [s for s in STAGES if s not in {"feature_values", "harmonization"}]
+    )
     for stage in chosen:
         if stage not in STAGES:
             raise ConfigError(stage, f"no such stage; stages are {', '.join(STAGES)}")
-    results: list[SuiteResult] = []
+    results = []
     for stage in chosen:
         names: Sequence[str]
         if stage == "features":
             names = [n for n in tables.list_tables(run.root) if n.startswith("features_")]
         elif stage == "images":
             if tables.table_exists(run.root, "series") and tables.table_rows(run.root, "series"):
-                results.append(run_suite("images", _image_stats(run), target="images"))
+                stats = run_suite("images", _image_stats(run), target="images")
+                stats.table_version = tables.table_version(run.root, "series")
+                results.append(stats)
             continue
         elif stage == "datasets":
             results.extend(_dataset_results(run))
@@ -161,11 +215,6 @@ def validate_catalog(
                 if say:
                     say(f"{stage}: {name} is empty; nothing to check")
                 continue
-            try:
-                frame = tables.read_table(run.root, name).to_pandas()
-            except RadgenError as err:
-                log.error("%s", err)
-                raise
-            results.append(run_suite(stage, frame, target=name))
+            results.extend(_table_results(run, stage, name, None))
     run.suite_results.extend(results)
     return results

@@ -7,6 +7,7 @@ ephemeral context; it is imported lazily because the import alone costs about 3 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import math
@@ -17,6 +18,8 @@ from typing import Any
 import pandas as pd
 
 from radgen.errors import ValidationFailed
+from radgen.schemas.tables import key_columns as schema_keys
+from radgen.schemas.tables import schema_for
 from radgen.validation.suites import Check, checks_for
 
 __all__ = ["ExpectationOutcome", "SuiteResult", "run_suite"]
@@ -35,11 +38,18 @@ class ExpectationOutcome:
     unexpected_count: int
     examples: list[Any]
     observed: Any
+    example_rows: list[dict[str, Any]] = field(default_factory=list)
 
     def describe(self) -> str:
-        """One line: severity, expectation, column and example offending values."""
+        """One line: severity, expectation, column and example offending rows (or values)."""
         where = f" on {self.check.column}" if self.check.column else ""
-        shown = f"; e.g. {self.examples[:_EXAMPLES]}" if self.examples else ""
+        if self.example_rows:
+            rows = "; ".join(
+                ", ".join(f"{k}={v!r}" for k, v in r.items()) for r in self.example_rows[:_EXAMPLES]
+            )
+            shown = f"; e.g. rows [{rows}]"
+        else:
+            shown = f"; e.g. {self.examples[:_EXAMPLES]}" if self.examples else ""
         count = f" ({self.unexpected_count} rows)" if self.unexpected_count else ""
         observed = "" if self.observed is None else f"; observed {self.observed}"
         return f"[{self.check.severity}] {self.check.expectation}{where}{count}{shown}{observed}"
@@ -54,6 +64,18 @@ class SuiteResult:
     n_rows: int
     outcomes: list[ExpectationOutcome] = field(default_factory=list)
     evaluated_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    table_version: int | None = None
+
+    @property
+    def suite_version(self) -> str:
+        """Hash of the checks the suite held: changes when a schema or a stage's checks change."""
+        spec = sorted(
+            json.dumps(
+                [o.check.expectation, o.check.kwargs, o.check.severity], sort_keys=True, default=str
+            )
+            for o in self.outcomes
+        )
+        return hashlib.sha256("\n".join(spec).encode()).hexdigest()[:12]
 
     @property
     def failures(self) -> list[ExpectationOutcome]:
@@ -103,14 +125,21 @@ class SuiteResult:
             {
                 "run_id": run_id,
                 "suite": self.suite,
+                "suite_version": self.suite_version,
                 "target": self.target,
+                "table_version": self.table_version,
                 "expectation": o.check.expectation,
                 "column": o.check.column,
                 "severity": o.check.severity,
                 "success": o.success,
                 "unexpected_count": o.unexpected_count,
+                "observed": json.dumps(o.observed, default=_jsonable),
                 "details": json.dumps(
-                    {"kwargs": o.check.kwargs, "examples": o.examples, "observed": o.observed},
+                    {
+                        "kwargs": o.check.kwargs,
+                        "examples": o.examples,
+                        "example_rows": o.example_rows,
+                    },
                     default=_jsonable,
                 ),
                 "n_rows": self.n_rows,
@@ -147,6 +176,22 @@ def _frame_for_gx(data: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _example_rows(
+    data: pd.DataFrame, index: Any, check: Check, keys: list[str]
+) -> list[dict[str, Any]]:
+    """The offending rows, shown by their key columns and the checked column."""
+    if not index:
+        return []
+    columns = [c for c in keys if c in data.columns]
+    checked = check.kwargs.get("column_list") or ([check.column] if check.column else [])
+    columns += [c for c in checked if c in data.columns and c not in columns]
+    if not columns:
+        return []
+    positions = [i for i in list(index)[:_EXAMPLES] if i in data.index]
+    picked = data.loc[positions, columns]
+    return [{k: _clean(v) for k, v in row.items()} for row in picked.to_dict("records")]
+
+
 def _match(pending: list[tuple[str, Check]], kind: str, kwargs: dict[str, Any]) -> Check:
     """Take the check a Great Expectations result belongs to (unsaved suites carry no ids)."""
     for i, (pending_kind, check) in enumerate(pending):
@@ -177,6 +222,11 @@ def run_suite(stage: str, data: pd.DataFrame, *, target: str) -> SuiteResult:
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     checks = checks_for(stage, data, target)
+    declared = schema_for(target)
+    key_columns = (schema_keys(declared) if declared is not None else []) + [
+        "feature",
+        "series_uid",
+    ]
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
@@ -196,6 +246,7 @@ def run_suite(stage: str, data: pd.DataFrame, *, target: str) -> SuiteResult:
             pending, str(res.expectation_config.type), dict(res.expectation_config.kwargs)
         )
         detail = res.result or {}
+        rows = _example_rows(data, detail.get("partial_unexpected_index_list"), check, key_columns)
         outcomes.append(
             ExpectationOutcome(
                 check=check,
@@ -203,6 +254,7 @@ def run_suite(stage: str, data: pd.DataFrame, *, target: str) -> SuiteResult:
                 unexpected_count=int(detail.get("unexpected_count") or 0),
                 examples=_clean(list(detail.get("partial_unexpected_list") or [])),
                 observed=_clean(detail.get("observed_value")),
+                example_rows=[] if res.success else rows,
             )
         )
     result = SuiteResult(suite=stage, target=target, n_rows=len(data), outcomes=outcomes)

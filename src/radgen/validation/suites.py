@@ -16,8 +16,8 @@ import pandas as pd
 import pyarrow as pa
 
 from radgen.errors import ConfigError
-from radgen.schemas.features import feature_of_column
 from radgen.schemas.tables import key_columns, schema_for
+from radgen.validation.profiles import DRIFT_K
 
 __all__ = ["STAGES", "Check", "Severity", "checks_for"]
 
@@ -98,26 +98,40 @@ def _image_checks(data: pd.DataFrame) -> list[Check]:
 
 def _mask_checks(data: pd.DataFrame) -> list[Check]:
     return [
+        # one connected component unless allowed (--allow-warnings)
         Check(
             "ExpectColumnValuesToBeBetween",
             {"column": "n_components", "min_value": 1, "max_value": 1},
             "warning",
-        )
+        ),
+        # plausible lesion volume: from one cubic millimetre to five litres
+        Check(
+            "ExpectColumnValuesToBeBetween",
+            {"column": "volume_mm3", "min_value": 1.0, "max_value": 5e6},
+            "warning",
+        ),
     ]
 
 
 def _feature_checks(data: pd.DataFrame) -> list[Check]:
-    base = schema_for("features_radiomics")
-    assert base is not None
-    fixed = set(base.names)
-    features = [c for c in data.columns if c not in fixed]
-    checks = [Check("ExpectTableColumnCountToBeBetween", {"min_value": len(fixed) + 1})]
-    for col in features:
-        feature = feature_of_column(col)
-        if feature is not None and feature.may_be_nan:
-            continue  # NaN is a documented outcome for this feature
-        checks.append(Check("ExpectColumnValuesToNotBeNull", {"column": col}))
-    return checks
+    """Row checks of a feature table: its identifying columns (the schema adds the rest)."""
+    return [
+        Check("ExpectColumnToExist", {"column": c})
+        for c in ("roi_id", "series_uid", "scanner_batch")
+    ]
+
+
+def _feature_value_checks(data: pd.DataFrame) -> list[Check]:
+    """Checks on the per-feature profile (see ``validation.profiles.feature_profile``)."""
+    return [
+        Check("ExpectColumnValuesToBeInSet", {"column": "present", "value_set": [True]}),
+        # finite values, or NaN where the feature documents it
+        Check("ExpectColumnValuesToBeBetween", {"column": "unexpected_missing", "max_value": 0}),
+        Check("ExpectColumnValuesToBeBetween", {"column": "n_infinite", "max_value": 0}),
+        Check(
+            "ExpectColumnValuesToBeBetween", {"column": "drift_z", "max_value": DRIFT_K}, "warning"
+        ),
+    ]
 
 
 def _harmonization_checks(data: pd.DataFrame) -> list[Check]:
@@ -152,6 +166,7 @@ _EXTRA: dict[str, Callable[[pd.DataFrame], list[Check]]] = {
     "images": _image_checks,
     "masks": _mask_checks,
     "features": _feature_checks,
+    "feature_values": _feature_value_checks,
     "harmonization": _harmonization_checks,
     "omics": _no_extra_checks,
     "quarantine": _no_extra_checks,

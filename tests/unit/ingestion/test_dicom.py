@@ -26,7 +26,7 @@ SPACING = (2.5, 0.8, 0.8)
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[Client]:
-    with Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None) as c:
+    with Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=":0") as c:
         yield c
 
 

@@ -21,7 +21,7 @@ LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[Client]:
-    with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as c:
+    with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=":0") as c:
         yield c
 
 

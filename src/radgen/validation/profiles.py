@@ -1,0 +1,127 @@
+"""Which frames a stage's suite validates: the rows themselves, or aggregates of them.
+
+Wide tables are not validated column by column over every row: a features table of
+100,000 ROIs x 1,500 features would mean thousands of expectations on millions of cells.
+Its suite checks the identifying columns row by row and the features through a profile, one
+row per feature (missing and infinite counts, median, drift against the previous version),
+which Great Expectations validates in well under a second.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from radgen.schemas.features import feature_of_column
+from radgen.schemas.tables import FEATURE_TABLE_BASE, FEATURE_TABLE_TAIL
+
+__all__ = ["DRIFT_K", "feature_profile", "suite_frames"]
+
+#: A feature whose median moves by more than this many robust SDs of the previous version is
+#: flagged (warning): a changed scanner mix, settings or code can do that silently.
+DRIFT_K = 3.0
+_MAD_TO_SD = 1.4826
+
+
+def feature_profile(
+    data: pd.DataFrame,
+    previous: pd.DataFrame | None = None,
+    *,
+    expected: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """One row per feature column: counts of missing and infinite values, median and drift.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Rows of a feature table about to be committed.
+    previous : pandas.DataFrame, optional
+        The current version of the table (for drift).
+    expected : sequence of str, optional
+        Feature columns the settings promise; missing ones get a row with ``present`` False.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``feature, present, n_rows, n_missing, n_infinite, may_be_nan,
+        unexpected_missing, median, previous_median, previous_robust_sd, drift_z``.
+    """
+    fixed = set(FEATURE_TABLE_BASE.names) | set(FEATURE_TABLE_TAIL.names)
+    columns = [c for c in data.columns if c not in fixed]
+    values = (
+        data[columns].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+        if columns
+        else np.empty((len(data), 0))
+    )
+    missing = np.isnan(values).sum(axis=0)
+    infinite = np.isinf(values).sum(axis=0)
+    finite = np.where(np.isfinite(values), values, np.nan)
+    with np.errstate(all="ignore"):
+        medians = np.nanmedian(finite, axis=0) if len(data) else np.full(len(columns), np.nan)
+    may_be_nan = np.array(
+        [bool(f and f.may_be_nan) for f in map(feature_of_column, columns)], dtype=bool
+    )
+    prev_median = np.full(len(columns), np.nan)
+    prev_sd = np.full(len(columns), np.nan)
+    if previous is not None and len(previous):
+        shared = [i for i, c in enumerate(columns) if c in previous.columns]
+        if shared:
+            prev = (
+                previous[[columns[i] for i in shared]]
+                .apply(pd.to_numeric, errors="coerce")
+                .to_numpy(dtype=np.float64)
+            )
+            prev = np.where(np.isfinite(prev), prev, np.nan)
+            with np.errstate(all="ignore"):
+                pm = np.nanmedian(prev, axis=0)
+                psd = _MAD_TO_SD * np.nanmedian(np.abs(prev - pm), axis=0)
+            prev_median[shared] = pm
+            prev_sd[shared] = psd
+    with np.errstate(all="ignore"):
+        shift = np.abs(medians - prev_median)
+        drift = np.where(prev_sd > 0, shift / prev_sd, np.where(shift > 0, np.inf, 0.0))
+    drift = np.where(np.isnan(prev_median) | np.isnan(medians), 0.0, drift)
+    frame = pd.DataFrame(
+        {
+            "feature": columns,
+            "present": True,
+            "n_rows": len(data),
+            "n_missing": missing.astype(np.int64),
+            "n_infinite": infinite.astype(np.int64),
+            "may_be_nan": may_be_nan,
+            "unexpected_missing": np.where(may_be_nan, 0, missing).astype(np.int64),
+            "median": medians,
+            "previous_median": prev_median,
+            "previous_robust_sd": prev_sd,
+            "drift_z": drift,
+        }
+    )
+    absent = [c for c in (expected or []) if c not in set(columns)]
+    if absent:
+        filler = pd.DataFrame({"feature": absent, "present": False, "n_rows": len(data)})
+        frame = pd.concat([frame, filler], ignore_index=True)
+    return frame
+
+
+def suite_frames(
+    stage: str,
+    data: pd.DataFrame,
+    target: str,
+    *,
+    previous: pd.DataFrame | None = None,
+    context: Mapping[str, Any] | None = None,
+) -> list[tuple[str, pd.DataFrame, str]]:
+    """The (stage, frame, target) triples a commit of `data` to `target` must pass."""
+    if stage != "features":
+        return [(stage, data, target)]
+    fixed = [
+        c
+        for c in data.columns
+        if c in set(FEATURE_TABLE_BASE.names) | set(FEATURE_TABLE_TAIL.names)
+    ]
+    expected = (context or {}).get("expected_columns")
+    profile = feature_profile(data, previous, expected=expected)
+    return [("features", data[fixed], target), ("feature_values", profile, target)]
