@@ -209,22 +209,23 @@ class Run:
         if table.num_rows == 0 and tables.table_exists(self.root, name) and mode == "append":
             log.info("%s: nothing new to commit", name)
             return None
-        if mode == "overwrite" and _same_content(self.root, name, table):
-            log.info("%s: content unchanged; no new version", name)
-            return None
         results = []
+        current = None
+        if mode == "overwrite" and tables.table_exists(self.root, name):
+            current = tables.read_table(self.root, name)
         if suite is not None:
             from radgen.validation.profiles import suite_frames
 
-            previous = None
-            if suite == "features" and tables.table_exists(self.root, name):
-                previous = tables.read_table(self.root, name).to_pandas()
+            previous = current.to_pandas() if current is not None and suite == "features" else None
             frames = suite_frames(
                 suite, table.to_pandas(), name, previous=previous, context=suite_context
             )
             results = [
                 self.validate(stage, frame, target=target) for stage, frame, target in frames
             ]
+        if current is not None and _same_content(current, name, table):
+            log.info("%s: content unchanged; no new version", name)
+            return None
         version = tables.write_table(
             self.root,
             name,
@@ -294,11 +295,8 @@ def _worst(results: Sequence[SuiteResult]) -> SuiteResult | None:
     return max(results, key=lambda r: rank[r.status], default=None)
 
 
-def _same_content(root: Root, name: str, table: pa.Table) -> bool:
-    """Whether `table` equals the current version of `name`, ignoring run bookkeeping."""
-    if not tables.table_exists(root, name):
-        return False
-    current = tables.read_table(root, name)
+def _same_content(current: pa.Table, name: str, table: pa.Table) -> bool:
+    """Whether `table` equals `current` (the current version of `name`), ignoring run ids."""
     ignore = {"run_id"}
     cols = [c for c in table.column_names if c not in ignore]
     if sorted(cols) != sorted(c for c in current.column_names if c not in ignore):

@@ -182,7 +182,7 @@ def _example_rows(
     """The offending rows, shown by their key columns and the checked column."""
     if not index:
         return []
-    columns = [c for c in keys if c in data.columns]
+    columns = list(dict.fromkeys(c for c in keys if c in data.columns))
     checked = check.kwargs.get("column_list") or ([check.column] if check.column else [])
     columns += [c for c in checked if c in data.columns and c not in columns]
     if not columns:

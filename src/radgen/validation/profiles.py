@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from radgen.schemas.features import feature_of_column
@@ -24,6 +25,29 @@ __all__ = ["DRIFT_K", "feature_profile", "suite_frames"]
 #: flagged (warning): a changed scanner mix, settings or code can do that silently.
 DRIFT_K = 3.0
 _MAD_TO_SD = 1.4826
+
+
+def _numeric_columns(frame: pd.DataFrame, columns: Sequence[str]) -> npt.NDArray[np.float64]:
+    """Columns as a (column, row) float array, contiguous per column; non-numbers become NaN."""
+    sub = frame[list(columns)]
+    if all(
+        pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in sub.dtypes
+    ):
+        return np.ascontiguousarray(sub.to_numpy(dtype=np.float64, na_value=np.nan).T)
+    return np.ascontiguousarray(
+        sub.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64).T
+    )
+
+
+def _medians(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Per-row median of finite values (rows are features)."""
+    if values.shape[1] == 0:
+        return np.full(values.shape[0], np.nan)
+    finite = np.isfinite(values)
+    if finite.all():
+        return np.median(values, axis=1)
+    with np.errstate(all="ignore"):
+        return np.nanmedian(np.where(finite, values, np.nan), axis=1)
 
 
 def feature_profile(
@@ -51,16 +75,10 @@ def feature_profile(
     """
     fixed = set(FEATURE_TABLE_BASE.names) | set(FEATURE_TABLE_TAIL.names)
     columns = [c for c in data.columns if c not in fixed]
-    values = (
-        data[columns].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
-        if columns
-        else np.empty((len(data), 0))
-    )
-    missing = np.isnan(values).sum(axis=0)
-    infinite = np.isinf(values).sum(axis=0)
-    finite = np.where(np.isfinite(values), values, np.nan)
-    with np.errstate(all="ignore"):
-        medians = np.nanmedian(finite, axis=0) if len(data) else np.full(len(columns), np.nan)
+    values = _numeric_columns(data, columns)  # features x rows
+    missing = np.isnan(values).sum(axis=1)
+    infinite = np.isinf(values).sum(axis=1)
+    medians = _medians(values)
     may_be_nan = np.array(
         [bool(f and f.may_be_nan) for f in map(feature_of_column, columns)], dtype=bool
     )
@@ -69,17 +87,10 @@ def feature_profile(
     if previous is not None and len(previous):
         shared = [i for i, c in enumerate(columns) if c in previous.columns]
         if shared:
-            prev = (
-                previous[[columns[i] for i in shared]]
-                .apply(pd.to_numeric, errors="coerce")
-                .to_numpy(dtype=np.float64)
-            )
-            prev = np.where(np.isfinite(prev), prev, np.nan)
-            with np.errstate(all="ignore"):
-                pm = np.nanmedian(prev, axis=0)
-                psd = _MAD_TO_SD * np.nanmedian(np.abs(prev - pm), axis=0)
+            prev = _numeric_columns(previous, [columns[i] for i in shared])
+            pm = _medians(prev)
             prev_median[shared] = pm
-            prev_sd[shared] = psd
+            prev_sd[shared] = _MAD_TO_SD * _medians(np.abs(prev - pm[:, None]))
     with np.errstate(all="ignore"):
         shift = np.abs(medians - prev_median)
         drift = np.where(prev_sd > 0, shift / prev_sd, np.where(shift > 0, np.inf, 0.0))
