@@ -500,15 +500,15 @@ def datasets_publish_cmd(
     query: Annotated[str, typer.Option("--sql", help="Query that defines the dataset.")],
     description: Annotated[str, typer.Option("--description", help="Free text.")] = "",
     catalog: CatalogOpt = None,
+    allow_warnings: AllowWarningsOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Freeze a query over the current table versions as a new immutable dataset version."""
     from radgen.platform.datasets import publish_dataset
 
     cat = _catalog(catalog)
-    with cat.run(
-        "datasets publish", {"name": name, "sql": query, "description": description}
-    ) as run:
+    params = {"name": name, "sql": query, "description": description}
+    with cat.run("datasets publish", params, allow_warnings=allow_warnings) as run:
         manifest = publish_dataset(run, name, query, description=description)
     _emit(
         manifest,

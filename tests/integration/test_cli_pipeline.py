@@ -283,12 +283,37 @@ def test_catalog_rebuild_and_validate(pipeline: Pipeline) -> None:
     (pipeline.catalog / "catalog.duckdb").unlink()
     radgen("catalog", "rebuild", catalog=pipeline.catalog)
     assert pipeline.sql("select count(*) as n from features_radiomics")["n"].tolist() == before
-    report = json.loads(radgen("validate", "--json", catalog=pipeline.catalog).stdout)
-    assert report
-    assert {r["status"] for r in report} <= {"passed", "warnings"}
-    assert {"dicom", "images", "masks", "omics", "features", "datasets"} <= {
-        r["suite"] for r in report
-    }
+    out = pipeline.root / "quality-report"
+    report = json.loads(
+        radgen("validate", "--json", "--report", str(out), catalog=pipeline.catalog).stdout
+    )
+    suites = report["suites"]
+    assert {r["status"] for r in suites} <= {"passed", "warnings"}
+    stages = {"dicom", "images", "masks", "omics", "features", "feature_values", "datasets"}
+    assert stages <= {r["suite"] for r in suites}
+    page = (out / "index.html").read_text()
+    assert report["report"] == str(out / "index.html")
+    assert "features_radiomics" in page
+    assert "ExpectCompoundColumnsToBeUnique" in page
+    one = json.loads(
+        radgen(
+            "validate",
+            "--table",
+            "features_radiomics",
+            "--version",
+            "0",
+            "--json",
+            catalog=pipeline.catalog,
+        ).stdout
+    )
+    assert [(r["suite"], r["version"]) for r in one["suites"]] == [
+        ("features", 0),
+        ("feature_values", 0),
+    ]
+    trace = json.loads(
+        radgen("lineage", "features_radiomics@0", "--json", catalog=pipeline.catalog).stdout
+    )
+    assert len({r["run_id"] for r in trace["suite"]["results"]}) >= 3  # at commit + two re-checks
 
 
 def _wait_for(path: Path, seconds: float = 60) -> dict[str, Any]:

@@ -70,10 +70,27 @@ def trace(root: Root, name: str, version: int | None = None) -> dict[str, Any]:
                 message=rec["message"],
             )
     failed: list[dict[str, Any]] = []
-    if run_id and tables.table_exists(root, "quality_results"):
+    checked: list[dict[str, Any]] = []
+    if tables.table_exists(root, "quality_results"):
         qr = tables.read_table(root, "quality_results").to_pandas()
-        mine = qr[(qr["run_id"] == run_id) & (qr["target"] == name) & (~qr["success"])]
-        failed = mine[["suite", "expectation", "column", "severity"]].to_dict("records")
+        if run_id:
+            mine = qr[(qr["run_id"] == run_id) & (qr["target"] == name) & (~qr["success"])]
+            failed = mine[["suite", "expectation", "column", "severity"]].to_dict("records")
+        # every suite run that checked this version: at its commit and by later `radgen validate`
+        of_version = qr[(qr["target"] == name) & (qr["table_version"] == version)]
+        for (rid, suite, suite_version), part in of_version.groupby(
+            ["run_id", "suite", "suite_version"], dropna=False
+        ):
+            checked.append(
+                {
+                    "run_id": rid,
+                    "suite": suite,
+                    "suite_version": suite_version,
+                    "checks": len(part),
+                    "failed": int((~part["success"].astype(bool)).sum()),
+                    "evaluated_at": str(part["evaluated_at"].max()),
+                }
+            )
     inputs: dict[str, list[dict[str, Any]]] = defaultdict(list)
     if tables.table_exists(root, "lineage"):
         lin = tables.read_table(root, "lineage")
@@ -88,7 +105,7 @@ def trace(root: Root, name: str, version: int | None = None) -> dict[str, Any]:
         "current_version": current,
         "committed_at": info.get("timestamp"),
         "run": run,
-        "suite": {"status": info.get("suite"), "failed": failed},
+        "suite": {"status": info.get("suite"), "failed": failed, "results": checked},
         "annotations": {k: v for k, v in info.items() if k not in _DELTA_KEYS and k not in run},
         "inputs": dict(inputs),
     }

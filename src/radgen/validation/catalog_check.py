@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from radgen.errors import ConfigError
@@ -110,13 +111,13 @@ def _dataset_results(run: Run) -> list[SuiteResult]:
         schema = None
         for entry in manifest["files"]:
             data = run.root.read_bytes(base, entry["path"])
-            outcome(
-                "FileHashMatchesManifest",
-                hashlib.sha256(data).hexdigest() == entry["sha256"],
-                entry["path"],
-                entry["path"],
-            )
-            table = pq.read_table(io.BytesIO(data))
+            intact = hashlib.sha256(data).hexdigest() == entry["sha256"]
+            outcome("FileHashMatchesManifest", intact, entry["path"], entry["path"])
+            try:
+                table = pq.read_table(io.BytesIO(data))
+            except pa.ArrowInvalid as err:
+                outcome("FileIsReadableParquet", False, str(err), entry["path"])
+                continue
             n_rows += table.num_rows
             schema = [{"name": f.name, "type": str(f.type)} for f in table.schema]
         outcome("RowCountMatchesManifest", n_rows == manifest["n_rows"], n_rows)

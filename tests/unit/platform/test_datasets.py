@@ -111,3 +111,28 @@ def test_bad_refs_and_queries(catalog: Catalog) -> None:
     _publish(catalog)
     with pytest.raises(NotFoundError, match=r"published versions are \[1\]"):
         catalog.dataset("cohort", 7)
+
+
+def test_an_empty_result_is_refused_and_no_version_appears(catalog: Catalog) -> None:
+    from radgen.errors import ValidationFailed
+
+    _seed(catalog, "a")
+    with pytest.raises(ValidationFailed, match="ExpectTableRowCountToBeBetween"):
+        _publish(catalog, sql="select * from scanner_batches where scanner_batch = 'none'")
+    assert catalog.list_datasets().empty
+    assert not (Path(catalog.root.url) / "datasets" / "cohort").exists()
+
+
+def test_validate_finds_a_dataset_whose_files_no_longer_match(catalog: Catalog) -> None:
+    from radgen.validation.catalog_check import validate_catalog
+
+    _seed(catalog, "a", "b")
+    _publish(catalog)
+    with catalog.run("validate", {}) as run:
+        assert [r.status for r in validate_catalog(run, ["datasets"])] == ["passed"]
+    stored = Path(catalog.root.url) / "datasets" / "cohort" / "1" / "data" / "part-00000.parquet"
+    stored.write_bytes(stored.read_bytes()[:-10] + b"0123456789")
+    with catalog.run("validate", {}) as run:
+        (result,) = validate_catalog(run, ["datasets"])
+    assert result.status == "failed"
+    assert next(o.check.expectation for o in result.failures) == "FileHashMatchesManifest"
