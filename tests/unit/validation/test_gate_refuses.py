@@ -184,8 +184,11 @@ def test_drift_is_a_warning_that_allow_warnings_lets_through(catalog: Catalog) -
     assert (stored["table_version"] == before + 1).any()
 
 
+@pytest.mark.parametrize(
+    ("stat", "value"), [("n_nonfinite", 3), ("n_voxels", 0), ("spacing_cv", 0.2)]
+)
 def test_images_gate_refuses_before_any_table_changes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stat: str, value: float
 ) -> None:
     from distributed import Client
 
@@ -197,7 +200,7 @@ def test_images_gate_refuses_before_any_table_changes(
     def corrupt(*args, **kwargs):  # type: ignore[no-untyped-def]
         result = real(*args, **kwargs)
         if result.image_stats is not None:
-            result.image_stats["n_nonfinite"] = 3
+            result.image_stats[stat] = value
         return result
 
     monkeypatch.setattr(module, "assemble_series", corrupt)
@@ -208,7 +211,7 @@ def test_images_gate_refuses_before_any_table_changes(
         Client(
             processes=False, n_workers=1, threads_per_worker=1, dashboard_address=":0"
         ) as client,
-        pytest.raises(ValidationFailed, match="n_nonfinite"),
+        pytest.raises(ValidationFailed, match=stat),
         cat.run("ingest dicom", {}) as run,
     ):
         module.ingest_dicom(run, [tmp_path / "in"], client)
