@@ -336,7 +336,8 @@ def ingest_omics_cmd(
     path: Annotated[Path, typer.Argument(help="The omics file (plain or gzipped).")],
     kind: Annotated[OmicsKind, typer.Option("--kind", help="What the file holds.")],
     sample_id: Annotated[
-        str | None, typer.Option("--sample-id", help="Sample of a single-sample file (rsem).")
+        str | None,
+        typer.Option("--sample-id", help="Sample of a one-sample file (rsem, HTSeq counts)."),
     ] = None,
     patient_pattern: Annotated[
         str | None,
@@ -347,31 +348,62 @@ def ingest_omics_cmd(
     id_column: Annotated[
         str | None, typer.Option("--id-column", help="Patient column of a clinical table.")
     ] = None,
+    genes: Annotated[
+        Path | None,
+        typer.Option("--genes", help="cna-segments: BED or GTF of genes; also writes cna_gene."),
+    ] = None,
+    thresholds: Annotated[
+        str,
+        typer.Option(
+            "--thresholds", help="cna: |log2| cut-offs for +-1 and +-2 calls, 'LOW,HIGH'."
+        ),
+    ] = "0.3,1.0",
+    values: Annotated[
+        str, typer.Option("--values", help="cna-gene: 'discrete' (-2..2) or 'log2' (continuous).")
+    ] = "discrete",
+    lengths: Annotated[
+        Path | None, typer.Option("--lengths", help="expression: GTF or 'gene_id<TAB>length' file.")
+    ] = None,
+    genome: Annotated[
+        str | None,
+        typer.Option(
+            "--genome", help="mutations, cna-segments: hg19 or hg38 bounds (default: both)."
+        ),
+    ] = None,
+    samples: Annotated[
+        Path | None,
+        typer.Option("--samples", help="mutations: case list of the sequenced samples."),
+    ] = None,
     catalog: CatalogOpt = None,
     allow_warnings: AllowWarningsOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Ingest a MAF, SEG, RSEM, methylation or clinical file as tidy tables."""
-    from radgen.ingestion.omics import DEFAULT_PATIENT_PATTERN, ingest_omics
+    """Ingest a MAF, SEG, gene-level CNA, counts, RSEM, methylation, clinical or subjects file."""
+    from radgen.ingestion.omics import DEFAULT_PATIENT_PATTERN, OmicsOptions, ingest_omics
 
-    pattern = patient_pattern or DEFAULT_PATIENT_PATTERN
+    try:
+        low, high = (float(v) for v in thresholds.split(","))
+    except ValueError as err:
+        raise typer.BadParameter("LOW,HIGH, e.g. 0.3,1.0", param_hint="--thresholds") from err
+    options = OmicsOptions(
+        sample_id=sample_id,
+        patient_pattern=patient_pattern or DEFAULT_PATIENT_PATTERN,
+        id_column=id_column,
+        genes=None if genes is None else str(genes),
+        thresholds=(low, high),
+        values=values,
+        lengths=None if lengths is None else str(lengths),
+        genome=genome,
+        samples=None if samples is None else str(samples),
+    )
     cat = _catalog(catalog)
     params = {
         "path": str(path),
         "kind": kind.value,
-        "sample_id": sample_id,
-        "patient_pattern": pattern,
-        "id_column": id_column,
+        **{k: str(v) for k, v in options.__dict__.items()},
     }
     with cat.run("ingest omics", params, allow_warnings=allow_warnings) as run:
-        report = ingest_omics(
-            run,
-            str(path),
-            kind.value,
-            sample_id=sample_id,
-            patient_pattern=pattern,
-            id_column=id_column,
-        )
+        report = ingest_omics(run, str(path), kind.value, options)
     _emit(
         report.to_json(),
         as_json,

@@ -511,7 +511,8 @@ DEMO_SETTINGS = {
 DEMO_DATASET_SQL = (
     "SELECT f.*, g.mutated AS tp53_mutated, c.age, c.sex, c.stage, c.os_months, c.os_status "
     "FROM features_radiomics f "
-    "JOIN gene_mutation g ON g.patient_id = f.subject_id AND g.gene = 'TP53' "
+    "JOIN subjects s ON s.subject_id = f.subject_id "
+    "JOIN gene_mutation g ON g.sample_id = s.sample_id AND g.gene = 'TP53' "
     "LEFT JOIN clinical c ON c.patient_id = f.subject_id "
     "ORDER BY f.subject_id"
 )

@@ -5,4 +5,13 @@ from __future__ import annotations
 __all__ = ["KINDS"]
 
 #: Every ``--kind`` of ``radgen ingest omics``, in the order the help lists them.
-KINDS: tuple[str, ...] = ("mutations", "rsem", "cna-segments", "methylation", "clinical")
+KINDS: tuple[str, ...] = (
+    "mutations",
+    "cna-segments",
+    "cna-gene",
+    "expression",
+    "rsem",
+    "methylation",
+    "clinical",
+    "subjects",
+)

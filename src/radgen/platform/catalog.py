@@ -19,7 +19,7 @@ import xarray as xr
 
 from radgen._version import code_version
 from radgen.errors import CatalogError, ConfigError, NotFoundError
-from radgen.platform import datasets, index, lineage, tables, volumes
+from radgen.platform import datasets, index, lineage, matrices, tables, volumes
 from radgen.platform.runs import Run
 from radgen.platform.storage import Root, resolve_root
 from radgen.schemas.tables import TABLES
@@ -205,6 +205,15 @@ class Catalog:
         if not volumes.volume_exists(self.root, rel):
             raise NotFoundError(mask_id, "no such mask in this catalog")
         return volumes.open_volume(self.root, rel, name="mask", label=mask_id)
+
+    def matrix(self, matrix_id: str) -> xr.DataArray:
+        """An omics matrix (``omics_matrices`` row) as a lazy DataArray, dims (feature, sample)."""
+        rows = self.sql(
+            f"select path from omics_matrices where matrix_id = '{matrix_id.replace(chr(39), '')}'"
+        )
+        if rows.empty:
+            raise NotFoundError(matrix_id, "no such matrix; see the omics_matrices table")
+        return matrices.open_matrix(self.root, str(rows["path"].iloc[0]))
 
     def dataset(self, name: str, version: int | None = None, *, dask: bool = False) -> Any:
         """A published dataset version, verified by SHA-256 (latest version when None).

@@ -76,7 +76,8 @@ def chunk_shape(shape: Sequence[int], itemsize: int, target: int = CHUNK_BYTES) 
     return (nz, y, x)
 
 
-def _store(root: Root, rel: str) -> Any:
+def zarr_store(root: Root, rel: str) -> Any:
+    """A Zarr store for `rel` under the root (local directory or fsspec)."""
     if root.is_local:
         return zarr.storage.LocalStore(root.join(rel))
     return zarr.storage.FsspecStore.from_url(root.uri(rel), storage_options=root.storage_options)
@@ -104,7 +105,7 @@ def _create(
         # volume is committed only afterwards, so a crash leaves an orphan a rerun replaces.
         tmp = rel
         root.remove(rel)
-    group = zarr.open_group(_store(root, tmp), mode="w", zarr_format=3)
+    group = zarr.open_group(zarr_store(root, tmp), mode="w", zarr_format=3)
     array = group.create_array(
         name,
         shape=tuple(int(s) for s in shape),
@@ -246,7 +247,7 @@ def open_volume(root: Root, rel: str, *, name: str, label: str | None = None) ->
     """
     if not volume_exists(root, rel):
         raise NotFoundError(root.uri(rel), "no such volume in this catalog")
-    group = zarr.open_group(_store(root, rel), mode="r", zarr_format=3)
+    group = zarr.open_group(zarr_store(root, rel), mode="r", zarr_format=3)
     arr = group[name]
     attrs = dict(group.attrs)
     data = da.from_zarr(arr)
@@ -272,7 +273,7 @@ def read_region(
     """Read a box ``[z0, z1, y0, y1, x0, x1]`` (half-open) of a stored volume into memory."""
     if not volume_exists(root, rel):
         raise NotFoundError(root.uri(rel), "no such volume in this catalog")
-    arr = zarr.open_group(_store(root, rel), mode="r", zarr_format=3)[name]
+    arr = zarr.open_group(zarr_store(root, rel), mode="r", zarr_format=3)[name]
     if bbox is None:
         return np.asarray(arr[...])
     z0, z1, y0, y1, x0, x1 = (int(b) for b in bbox)

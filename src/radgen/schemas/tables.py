@@ -39,8 +39,14 @@ def field(
     key: bool = False,
     min: float | None = None,
     max: float | None = None,
+    severity: str = "critical",
+    key_nullable: bool = False,
 ) -> pa.Field:
-    """Declare one column with its description, key flag and plausible range."""
+    """Declare one column with its description, key flag and range.
+
+    `severity` applies to the range: ``critical`` for impossible values (a VAF above 1),
+    ``warning`` for implausible ones. A key column is non-null unless `key_nullable`.
+    """
     meta = {"description": description}
     if key:
         meta["key"] = "true"
@@ -48,7 +54,9 @@ def field(
         meta["min"] = repr(float(min))
     if max is not None:
         meta["max"] = repr(float(max))
-    return pa.field(name, dtype, nullable=nullable and not key, metadata=meta)
+    if severity != "critical":
+        meta["severity"] = severity
+    return pa.field(name, dtype, nullable=nullable and (not key or key_nullable), metadata=meta)
 
 
 _S = pa.string()
@@ -197,7 +205,15 @@ _CNA_SEGMENTS = pa.schema(
         field("start", _I, "Segment start (1-based)", key=True, min=0),
         field("end", _I, "Segment end (inclusive)", nullable=False, min=0),
         field("num_markers", _I, "Probes or markers in the segment", min=0),
-        field("seg_mean", _F, "Mean log2 copy-number ratio", nullable=False, min=-20, max=20),
+        field(
+            "seg_mean",
+            _F,
+            "Mean log2 copy-number ratio",
+            nullable=False,
+            min=-20,
+            max=20,
+            severity="warning",
+        ),
         field("source_file", _S, "File the row came from", nullable=False),
         field("file_sha256", _S, "SHA-256 of the file", nullable=False),
         field("run_id", _S, "Run that ingested the row", nullable=False),
@@ -208,9 +224,17 @@ _CNA_GENE = pa.schema(
     [
         field("sample_id", _S, "Sample id", key=True),
         field("patient_id", _S, "Patient (subject) identifier", nullable=False),
-        field("gene", _S, "Gene symbol", key=True),
-        field("log2", _F, "Gene-level log2 copy-number ratio", min=-20, max=20),
+        field("gene", _S, "Gene symbol (Entrez id when the symbol is missing)", key=True),
+        field(
+            "measure",
+            _S,
+            "discrete (gene table), log2 (gene table) or segments (from SEG)",
+            key=True,
+        ),
+        field("log2", _F, "Gene-level log2 copy-number ratio", min=-20, max=20, severity="warning"),
         field("discrete", _I, "Discrete copy number -2..2", min=-2, max=2),
+        field("source_file", _S, "File the row came from", nullable=False),
+        field("file_sha256", _S, "SHA-256 of the file", nullable=False),
         field("run_id", _S, "Run that ingested the row", nullable=False),
     ]
 )
@@ -221,11 +245,19 @@ _EXPRESSION = pa.schema(
         field("patient_id", _S, "Patient (subject) identifier", nullable=False),
         field("gene_id", _S, "Gene identifier as in the source file", key=True),
         field("gene", _S, "Gene symbol when the identifier carries one"),
-        field("expected_count", _F, "Estimated read count", min=0),
-        field("effective_length", _F, "Effective gene length, bp", min=0),
-        field("tpm", _F, "Transcripts per million", min=0),
-        field("fpkm", _F, "Fragments per kilobase per million mapped", min=0),
-        field("log2_tpm1", _F, "log2(1 + TPM)", min=0),
+        field("count", _F, "Read count (RSEM expected_count)", nullable=False, min=0),
+        field(
+            "length", _F, "Effective (RSEM) or exon-union gene length, bp", nullable=False, min=0
+        ),
+        field("tpm", _F, "Transcripts per million, computed by radgen", nullable=False, min=0),
+        field(
+            "fpkm",
+            _F,
+            "Fragments per kilobase per million, computed by radgen",
+            nullable=False,
+            min=0,
+        ),
+        field("log2_tpm", _F, "log2(1 + TPM)", nullable=False, min=0),
         field("source_file", _S, "File the row came from", nullable=False),
         field("file_sha256", _S, "SHA-256 of the file", nullable=False),
         field("run_id", _S, "Run that ingested the row", nullable=False),
@@ -236,9 +268,17 @@ _METHYLATION = pa.schema(
     [
         field("sample_id", _S, "Sample id", key=True),
         field("patient_id", _S, "Patient (subject) identifier", nullable=False),
-        field("probe_id", _S, "Probe or gene identifier of the row", key=True),
-        field("beta", _F, "Beta value, methylated / (methylated + unmethylated)", min=0, max=1),
-        field("m_value", _F, "M value, log2(beta / (1 - beta)) with beta clipped to 1e-6"),
+        field("feature", _S, "Probe or gene of the row", key=True),
+        field(
+            "beta",
+            _F,
+            "Beta value, methylated / (methylated + unmethylated); NULL if missing",
+            min=0,
+            max=1,
+        ),
+        field(
+            "m_value", _F, "M value, log2(beta / (1 - beta)) with beta clipped to [1e-6, 1 - 1e-6]"
+        ),
         field("source_file", _S, "File the row came from", nullable=False),
         field("file_sha256", _S, "SHA-256 of the file", nullable=False),
         field("run_id", _S, "Run that ingested the row", nullable=False),
@@ -248,9 +288,45 @@ _METHYLATION = pa.schema(
 _CLINICAL = pa.schema(
     [
         field("patient_id", _S, "Patient (subject) identifier", key=True),
+        field(
+            "sample_id",
+            _S,
+            "Sample of a sample-level row; NULL for patient-level rows",
+            key=True,
+            key_nullable=True,
+        ),
         field("source_file", _S, "File the row came from", nullable=False),
         field("file_sha256", _S, "SHA-256 of the file", nullable=False),
         field("run_id", _S, "Run that ingested the row", nullable=False),
+    ]
+)
+
+_SUBJECTS = pa.schema(
+    [
+        field("sample_id", _S, "Sample (omics) id", key=True),
+        field("patient_id", _S, "Patient id", nullable=False),
+        field("subject_id", _S, "Imaging subject id (DICOM PatientID)", nullable=False),
+        field(
+            "rule",
+            _S,
+            "How the link was made: the barcode pattern, or the mapping file",
+            nullable=False,
+        ),
+        field("run_id", _S, "Run that recorded the link", nullable=False),
+    ]
+)
+
+_OMICS_MATRICES = pa.schema(
+    [
+        field("matrix_id", _S, "Matrix id", key=True),
+        field("table_name", _S, "Table holding the same values as rows", nullable=False),
+        field("value", _S, "Value stored (tpm, beta)", nullable=False),
+        field("path", _S, "Zarr group (features x samples), relative to the root", nullable=False),
+        field("n_features", _I, "Rows (genes or probes)", nullable=False, min=1),
+        field("n_samples", _I, "Columns (samples)", nullable=False, min=1),
+        field("source_file", _S, "File the matrix came from", nullable=False),
+        field("file_sha256", _S, "SHA-256 of the file", nullable=False),
+        field("run_id", _S, "Run that wrote it", nullable=False),
     ]
 )
 
@@ -369,6 +445,8 @@ TABLES: Mapping[str, pa.Schema] = {
     "expression": _EXPRESSION,
     "methylation": _METHYLATION,
     "clinical": _CLINICAL,
+    "subjects": _SUBJECTS,
+    "omics_matrices": _OMICS_MATRICES,
     "runs": _RUNS,
     "lineage": _LINEAGE,
     "quality_results": _QUALITY_RESULTS,

@@ -126,6 +126,13 @@ def suite_frames(
     context: Mapping[str, Any] | None = None,
 ) -> list[tuple[str, pd.DataFrame, str]]:
     """The (stage, frame, target) triples a commit of `data` to `target` must pass."""
+    if target == "expression" and {"sample_id", "tpm"} <= set(data.columns):
+        sums = (
+            data.groupby("sample_id", as_index=False)["tpm"]
+            .sum()
+            .rename(columns={"tpm": "tpm_sum"})
+        )
+        return [(stage, data, target), ("expression_samples", sums, target)]
     if stage != "features":
         return [(stage, data, target)]
     fixed = [

@@ -56,15 +56,13 @@ def _schema_checks(schema: pa.Schema, present: Sequence[str]) -> list[Check]:
         lo, hi = meta.get("min"), meta.get("max")
         numeric = pa.types.is_floating(fld.type) or pa.types.is_integer(fld.type)
         if numeric and (lo is not None or hi is not None):
+            severity: Severity = "warning" if meta.get("severity") == "warning" else "critical"
+            bounds = {
+                "min_value": None if lo is None else float(lo),
+                "max_value": None if hi is None else float(hi),
+            }
             checks.append(
-                Check(
-                    "ExpectColumnValuesToBeBetween",
-                    {
-                        "column": fld.name,
-                        "min_value": None if lo is None else float(lo),
-                        "max_value": None if hi is None else float(hi),
-                    },
-                )
+                Check("ExpectColumnValuesToBeBetween", {"column": fld.name, **bounds}, severity)
             )
     keys = [k for k in key_columns(schema) if k in present]
     if len(keys) == 1:
@@ -157,6 +155,16 @@ def _harmonization_checks(data: pd.DataFrame) -> list[Check]:
     ]
 
 
+def _expression_sample_checks(data: pd.DataFrame) -> list[Check]:
+    """TPM sums to a million per sample (within the rounding of files that round TPM)."""
+    return [
+        Check(
+            "ExpectColumnValuesToBeBetween",
+            {"column": "tpm_sum", "min_value": 0.995e6, "max_value": 1.005e6},
+        )
+    ]
+
+
 def _no_extra_checks(data: pd.DataFrame) -> list[Check]:
     return []
 
@@ -167,6 +175,7 @@ _EXTRA: dict[str, Callable[[pd.DataFrame], list[Check]]] = {
     "masks": _mask_checks,
     "features": _feature_checks,
     "feature_values": _feature_value_checks,
+    "expression_samples": _expression_sample_checks,
     "harmonization": _harmonization_checks,
     "omics": _no_extra_checks,
     "quarantine": _no_extra_checks,

@@ -331,7 +331,7 @@ def test_maf_non_numeric_count(shared_data: Path, tmp_path: Path) -> None:
     rows[2]["t_alt_count"] = "many"  # third data row
     path = write_tsv(tmp_path / "bad_count.maf", header, rows)
 
-    with pytest.raises(InputError, match=r"'t_alt_count' row 3\b.*'many'") as info:
+    with pytest.raises(InputError, match=r"line 4, column 't_alt_count'.*'many'") as info:
         parse_maf(str(path))
 
     assert info.value.path == str(path)
@@ -356,9 +356,9 @@ def test_rsem_shape_and_sample(rsem: tuple[list[dict[str, str]], pd.DataFrame]) 
     assert set(expr["patient_id"]) == {"ERR188297"}
     assert list(expr["gene_id"]) == [r["gene_id"] for r in rows]
     assert expr["gene"].isna().all()  # GENCODE ids, not TCGA SYMBOL|ENTREZ
-    assert list(expr["tpm"]) == [float(r["TPM"]) for r in rows]
-    assert list(expr["expected_count"]) == [float(r["expected_count"]) for r in rows]
-    assert list(expr["effective_length"]) == [float(r["effective_length"]) for r in rows]
+    # radgen computes TPM itself; the counts and lengths are the file's
+    assert list(expr["count"]) == [float(r["expected_count"]) for r in rows]
+    assert list(expr["length"]) == [float(r["effective_length"]) for r in rows]
 
 
 def test_rsem_tpm_sums_to_a_million(rsem: tuple[list[dict[str, str]], pd.DataFrame]) -> None:
@@ -367,34 +367,50 @@ def test_rsem_tpm_sums_to_a_million(rsem: tuple[list[dict[str, str]], pd.DataFra
     assert expr["tpm"].sum() == pytest.approx(1e6, abs=0.005 * len(expr))
 
 
-def test_rsem_log2_tpm1(rsem: tuple[list[dict[str, str]], pd.DataFrame]) -> None:
+def test_rsem_log2_tpm(rsem: tuple[list[dict[str, str]], pd.DataFrame]) -> None:
+    _, expr = rsem
+    np.testing.assert_allclose(
+        expr["log2_tpm"].to_numpy(), np.log2(1.0 + expr["tpm"].to_numpy()), rtol=1e-15
+    )
+
+
+def test_rsem_tpm_fpkm_follow_the_formulas(rsem: tuple[list[dict[str, str]], pd.DataFrame]) -> None:
     rows, expr = rsem
-    expected = [math.log2(1.0 + float(r["TPM"])) for r in rows]
-
-    np.testing.assert_allclose(expr["log2_tpm1"].to_numpy(), expected, rtol=1e-12, atol=0)
-
-
-def test_rsem_tpm_recomputed_from_counts(rsem: tuple[list[dict[str, str]], pd.DataFrame]) -> None:
-    rows, expr = rsem
-    # Standard TPM (Li & Dewey 2011; Wagner et al. 2012): rate = count / effective length
-    # (genes with effective length 0 have no rate), TPM = rate / sum(rate) * 1e6.
-    rates = [
-        float(r["expected_count"]) / float(r["effective_length"])
-        if float(r["effective_length"]) > 0
-        else 0.0
-        for r in rows
+    # TPM (Li & Dewey 2011; Wagner et al. 2012): rate = count / effective length (genes with
+    # effective length 0 have no rate), TPM = rate / sum(rate) * 1e6; FPKM = c * 1e9 / (L * sum(c)).
+    counts = [float(r["expected_count"]) for r in rows]
+    lengths = [float(r["effective_length"]) for r in rows]
+    rates = [c / e if e > 0 else 0.0 for c, e in zip(counts, lengths, strict=True)]
+    total_rate, total_count = math.fsum(rates), math.fsum(counts)
+    expected_tpm = [r / total_rate * 1e6 for r in rates]
+    expected_fpkm = [
+        c * 1e9 / (e * total_count) if e > 0 else 0.0 for c, e in zip(counts, lengths, strict=True)
     ]
-    total = math.fsum(rates)
+    np.testing.assert_allclose(expr["tpm"], expected_tpm, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(expr["fpkm"], expected_fpkm, rtol=1e-9, atol=1e-9)
+
+
+def test_rsem_own_tpm_and_fpkm_are_reproduced(
+    rsem: tuple[list[dict[str, str]], pd.DataFrame],
+) -> None:
+    rows, expr = rsem
     checked = 0
-    for rate, row, tpm in zip(rates, rows, expr["tpm"], strict=True):
+    for row, tpm, fpkm in zip(rows, expr["tpm"], expr["fpkm"], strict=True):
         count, eff_len = float(row["expected_count"]), float(row["effective_length"])
         if count <= 0 or eff_len <= 0:
+            assert tpm == 0.0
             continue
         checked += 1
-        # README bound: 0.01 + value x (0.005/count + 0.005/effective_length + 0.1%).
-        bound = 0.01 + tpm * (0.005 / count + 0.005 / eff_len + 0.001)
-        assert abs(rate / total * 1e6 - tpm) <= bound, row["gene_id"]
+        # README: RSEM rounds every column to 2 decimals and builds gene values from
+        # transcripts; 0.01 + value x (0.005/count + 0.005/effective_length + 0.1%) bounds it.
+        for ours, theirs in ((tpm, float(row["TPM"])), (fpkm, float(row["FPKM"]))):
+            bound = 0.01 + ours * (0.005 / count + 0.005 / eff_len + 0.001)
+            assert abs(ours - theirs) <= bound, row["gene_id"]
     assert checked > 20_000  # 22,375 genes with count > 0 and effective length > 0
+    within_001 = np.mean(
+        np.abs(expr["tpm"].to_numpy() - np.array([float(r["TPM"]) for r in rows])) <= 0.01
+    )
+    assert within_001 > 0.99  # "within 0.01 for almost all genes" (README)
 
 
 # --------------------------------------------------------------------------- SEG
@@ -421,7 +437,11 @@ def test_seg_variants(shared_data: Path, relpath: str, n_rows: int | None) -> No
 
     assert len(seg) == len(rows)
     assert list(seg["sample_id"]) == [r[sample_col] for r in rows]
-    assert list(seg["chrom"]) == [r[chrom_col].removeprefix("chr") for r in rows]
+    # cBioPortal's numeric sex chromosomes: 23 -> X, 24 -> Y
+    expected_chroms = [
+        {"23": "X", "24": "Y"}.get(c, c) for c in (r[chrom_col].removeprefix("chr") for r in rows)
+    ]
+    assert list(seg["chrom"]) == expected_chroms
     assert list(seg["start"]) == [int(r[start_col]) for r in rows]
     assert list(seg["end"]) == [int(r[end_col]) for r in rows]
     assert list(seg["num_markers"]) == [int(r[marks_col]) for r in rows]
@@ -437,7 +457,7 @@ def test_seg_end_before_start(shared_data: Path) -> None:
     assert first_bad == 10  # chr9 segment 141213431 -> 0 (line 11 of the file)
 
     with pytest.raises(
-        InputError, match=rf"row {first_bad}\b.*ends \(0\) before it starts"
+        InputError, match=rf"line {first_bad + 1}: segment ends \(0\) before it starts"
     ) as info:
         parse_seg(str(path))
 
@@ -459,7 +479,7 @@ def test_methylation_hm27(shared_data: Path) -> None:
 
     assert len(meth) == 8 * 311
     assert set(meth["sample_id"]) == set(samples)
-    assert set(meth["probe_id"]) == {r["Hugo_Symbol"] for r in rows}
+    assert set(meth["feature"]) == {r["Hugo_Symbol"] for r in rows}
     expected = {
         (r["Hugo_Symbol"], s): (None if r[s] in CBIO_MISSING else float(r[s]))
         for r in rows
@@ -467,7 +487,7 @@ def test_methylation_hm27(shared_data: Path) -> None:
     }
     got = {
         (p, s): (None if pd.isna(b) else float(b))
-        for p, s, b in meth[["probe_id", "sample_id", "beta"]].itertuples(index=False)
+        for p, s, b in meth[["feature", "sample_id", "beta"]].itertuples(index=False)
     }
     assert got == expected
     beta = meth["beta"].dropna()
@@ -492,20 +512,18 @@ def test_methylation_non_numeric_beta(shared_data: Path) -> None:
         parse_methylation(str(path))
 
     assert "TCGA-A1-A0SD-01" in info.value.reason  # the column holding the bad cell
-    assert "ATP2A1" in info.value.reason or "row 1" in info.value.reason  # and its row
+    assert "line 2," in info.value.reason  # and its file line (header is line 1)
 
 
-def test_methylation_out_of_range_beta_parses(shared_data: Path, tmp_path: Path) -> None:
-    # Range checks belong to the validation suite: a numeric beta outside [0, 1] is read as is.
+def test_methylation_out_of_range_beta_is_refused(shared_data: Path, tmp_path: Path) -> None:
+    # A beta is a fraction: a numeric value outside [0, 1] is an error naming line and sample.
     header, rows = read_tsv(shared_data / FIX / "data_methylation_invalid_values.txt")
     rows = [r for r in rows if not {"n.a.", "Na"} & set(r.values())]
     rows[0]["TCGA-A1-A0SB-01"] = "1.5"
     path = write_tsv(tmp_path / "out_of_range.txt", header, rows)
 
-    meth = parse_methylation(str(path))
-
-    assert meth["beta"].max() == 1.5
-    assert len(meth) == len(rows) * (len(header) - 2)
+    with pytest.raises(InputError, match=r"line 2, column 'TCGA-A1-A0SB-01': '1\.5' is above 1"):
+        parse_methylation(str(path))
 
 
 # --------------------------------------------------------------------------- clinical

@@ -55,16 +55,19 @@ VALID: dict[str, tuple[str, Callable[[], pd.DataFrame]]] = {
         sample_id="S1-01", patient_id="S1", chrom="7", start=[1, 5001], end=[5000, 9000], num_markers=10,
         seg_mean=-0.3, source_file="a.seg", file_sha256=SHA, run_id="r")),
     "cna_gene": ("omics", lambda: _two(
-        sample_id="S1-01", patient_id="S1", gene=["TP53", "KRAS"], log2=0.1, discrete=0, run_id="r")),
+        sample_id="S1-01", patient_id="S1", gene=["TP53", "KRAS"], measure="log2", log2=0.1, discrete=0,
+        source_file="c.txt", file_sha256=SHA, run_id="r")),
     "expression": ("omics", lambda: _two(
-        sample_id="S1-01", patient_id="S1", gene_id=["TP53|7157", "KRAS|3845"], expected_count=10.0,
-        effective_length=900.0, tpm=5.0, fpkm=4.0, log2_tpm1=np.log2(6.0), source_file="r.gz", file_sha256=SHA,
+        sample_id="S1-01", patient_id="S1", gene_id=["TP53|7157", "KRAS|3845"], count=10.0,
+        length=900.0, tpm=5e5, fpkm=4.0, log2_tpm=np.log2(1 + 5e5), source_file="r.gz", file_sha256=SHA,
         run_id="r")),
     "methylation": ("omics", lambda: _two(
-        sample_id="S1-01", patient_id="S1", probe_id=["cg1", "cg2"], beta=0.4, m_value=np.log2(0.4 / 0.6),
+        sample_id="S1-01", patient_id="S1", feature=["cg1", "cg2"], beta=0.4, m_value=np.log2(0.4 / 0.6),
         source_file="m.tsv", file_sha256=SHA, run_id="r")),
-    "clinical": ("omics", lambda: _two(patient_id=["P1", "P2"], age=[60.0, 70.0], source_file="c.tsv",
-                                        file_sha256=SHA, run_id="r")),
+    "clinical": ("omics", lambda: _two(patient_id=["P1", "P2"], sample_id=["P1-01", "P2-01"], age=[60.0, 70.0],
+                                        source_file="c.tsv", file_sha256=SHA, run_id="r")),
+    "subjects": ("omics", lambda: _two(sample_id=["P1-01", "P2-01"], patient_id=["P1", "P2"],
+                                        subject_id=["P1", "P2"], rule="pattern", run_id="r")),
     "features_test": ("features", lambda: _two(
         subject_id=["P1", "P2"], series_uid=["1.2.3", "1.2.4"], roi_id=["m:1", "m:2"], scanner_batch="sb-1",
         stat_mean=[10.0, 12.0], stat_cov=[0.1, 0.2], ih_entropy_fbs_w25=[1.5, 1.7], feature_set_version="v",

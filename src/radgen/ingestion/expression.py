@@ -1,0 +1,196 @@
+"""Expression: RSEM gene results, HTSeq counts and count matrices -> TPM, FPKM, log2(1 + TPM).
+
+radgen computes TPM and FPKM itself from counts and lengths, the same way for every input:
+
+- ``TPM_i = (c_i / L_i) / sum_j (c_j / L_j) * 1e6``
+- ``FPKM_i = c_i * 1e9 / (L_i * sum_j c_j)``
+
+where ``L`` is the effective length (RSEM) or the gene length (union of exons, from a GTF or
+a lengths file). Genes with zero length get TPM and FPKM 0 and stay out of the TPM
+denominator. On RSEM's own output this reproduces its TPM/FPKM columns up to RSEM's rounding
+of every column to two decimals.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from radgen.errors import InputError
+from radgen.ingestion._tabular import (
+    DEFAULT_PATIENT_PATTERN,
+    numeric,
+    patient_ids,
+    read_table,
+    reject_duplicates,
+    require,
+)
+
+__all__ = ["normalize_counts", "parse_count_matrix", "parse_htseq", "parse_rsem"]
+
+
+def normalize_counts(
+    counts: npt.ArrayLike, lengths: npt.ArrayLike
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """TPM and FPKM of one sample from counts and lengths (formulas in the module docstring).
+
+    Examples
+    --------
+    >>> tpm, fpkm = normalize_counts([10, 20, 0], [1000, 2000, 0])
+    >>> tpm.round(1).tolist(), fpkm.round(1).tolist()
+    ([500000.0, 500000.0, 0.0], [333333333.3, 333333333.3, 0.0])
+    """
+    c = np.asarray(counts, dtype=np.float64)
+    length = np.asarray(lengths, dtype=np.float64)
+    usable = length > 0
+    rate = np.zeros_like(c)
+    rate[usable] = c[usable] / length[usable]
+    total_rate = rate.sum()
+    tpm = rate / total_rate * 1e6 if total_rate > 0 else np.zeros_like(c)
+    total = c.sum()
+    fpkm = np.zeros_like(c)
+    if total > 0:
+        fpkm[usable] = c[usable] * 1e9 / (length[usable] * total)
+    return tpm, fpkm
+
+
+def _symbol(gene_ids: pd.Series) -> pd.Series:
+    """``TP53|7157`` (TCGA legacy) -> ``TP53``; other ids carry no symbol."""
+    return gene_ids.map(lambda g: g.split("|")[0] if re.match(r"^[^|?]+\|\d+$", g) else None)
+
+
+def _frame(
+    sample: str, gene_id: pd.Series, counts: pd.Series, lengths: npt.ArrayLike, pattern: str
+) -> pd.DataFrame:
+    tpm, fpkm = normalize_counts(counts.to_numpy(dtype=np.float64), lengths)
+    out = pd.DataFrame(
+        {
+            "sample_id": sample,
+            "gene_id": gene_id.to_numpy(),
+            "gene": _symbol(gene_id).to_numpy(),
+            "count": counts.to_numpy(dtype=np.float64),
+            "length": np.asarray(lengths, dtype=np.float64),
+            "tpm": tpm,
+            "fpkm": fpkm,
+        }
+    )
+    out["log2_tpm"] = np.log2(1.0 + out["tpm"])
+    out["patient_id"] = patient_ids(out["sample_id"], pattern)
+    return out
+
+
+def _sample_from_name(path: str, suffixes: str) -> str:
+    name = Path(path).name
+    stem = re.sub(suffixes, "", name)
+    return stem if stem != name else name.split(".")[0]
+
+
+def parse_rsem(
+    path: str, *, sample_id: str | None = None, patient_pattern: str = DEFAULT_PATIENT_PATTERN
+) -> pd.DataFrame:
+    """Read an RSEM ``genes.results`` file; TPM/FPKM recomputed from expected_count and effective_length.
+
+    The sample id is `sample_id`, else the file name before ``.genes.results`` (and an
+    optional ``.rsem``).
+
+    Raises
+    ------
+    InputError
+        A required column is missing, a value is not a number or negative, a gene repeats.
+    """
+    frame = read_table(path, comments=False)
+    require(
+        frame, path, ["gene_id", "expected_count", "effective_length"], "RSEM genes.results file"
+    )
+    sample = sample_id or _sample_from_name(path, r"(\.rsem)?\.genes\.results(\.gz)?$")
+    parsed = pd.DataFrame({"gene_id": frame["gene_id"].str.strip()})
+    reject_duplicates(frame, ["gene_id"], parsed, "gene")
+    counts = numeric(frame, "expected_count", low=0)
+    lengths = numeric(frame, "effective_length", low=0).fillna(0.0)
+    return _frame(sample, parsed["gene_id"], counts.fillna(0.0), lengths, patient_pattern)
+
+
+def _lookup_lengths(gene_ids: pd.Series, lengths: pd.Series, path: str) -> npt.NDArray[np.float64]:
+    """Length of each gene id; ids with a version suffix (ENSG...15) also match without it."""
+    direct = gene_ids.map(lengths)
+    unversioned = gene_ids.str.replace(r"\.\d+$", "", regex=True).map(
+        lengths.rename(index=lambda i: re.sub(r"\.\d+$", "", str(i)))
+    )
+    found = direct.fillna(unversioned)
+    if found.isna().all():
+        raise InputError(
+            path, "no gene of the file has a length in --lengths/--gtf (check the gene ids)"
+        )
+    missing = int(found.isna().sum())
+    if missing:
+        raise InputError(
+            path, f"{missing} gene(s) have no length, e.g. {gene_ids[found.isna()].iloc[0]!r}"
+        )
+    result: npt.NDArray[np.float64] = found.to_numpy(dtype=np.float64)
+    return result
+
+
+def parse_htseq(
+    path: str,
+    lengths: pd.Series,
+    *,
+    sample_id: str | None = None,
+    patient_pattern: str = DEFAULT_PATIENT_PATTERN,
+) -> pd.DataFrame:
+    """Read HTSeq-count output (``gene<TAB>count``, ``__`` summary lines dropped).
+
+    Raises
+    ------
+    InputError
+        Not two columns, a count that is not a non-negative whole number, a repeated gene,
+        a gene without a length.
+    """
+    frame = read_table(path, comments=False, header=False)
+    if frame.shape[1] != 2:
+        raise InputError(
+            path, f"HTSeq counts have 2 columns (gene, count); this file has {frame.shape[1]}"
+        )
+    frame.columns = ["gene_id", "count"]
+    keep = ~frame["gene_id"].str.startswith("__")
+    frame_kept = frame[keep]
+    frame_kept.attrs = dict(frame.attrs)
+    parsed = pd.DataFrame({"gene_id": frame_kept["gene_id"].str.strip()})
+    reject_duplicates(frame_kept, ["gene_id"], parsed, "gene")
+    counts = numeric(frame_kept, "count", integer=True, low=0).astype("float64")
+    sample = sample_id or _sample_from_name(path, r"(\.htseq)?\.counts?(\.txt)?(\.gz)?$")
+    return _frame(
+        sample,
+        parsed["gene_id"],
+        counts,
+        _lookup_lengths(parsed["gene_id"], lengths, path),
+        patient_pattern,
+    )
+
+
+def parse_count_matrix(
+    path: str, lengths: pd.Series, *, patient_pattern: str = DEFAULT_PATIENT_PATTERN
+) -> pd.DataFrame:
+    """Read a gene x sample count matrix (first column gene ids, one column per sample).
+
+    Raises
+    ------
+    InputError
+        A count that is not a non-negative number (naming line and sample), a repeated gene,
+        a gene without a length.
+    """
+    frame = read_table(path)
+    if frame.shape[1] < 2:
+        raise InputError(path, "a count matrix has a gene column and at least one sample column")
+    gene_col = frame.columns[0]
+    genes = frame[gene_col].str.strip()
+    reject_duplicates(frame, [gene_col], pd.DataFrame({gene_col: genes}), "gene")
+    gene_lengths = _lookup_lengths(genes, lengths, path)
+    parts = []
+    for sample in frame.columns[1:]:
+        counts = numeric(frame, sample, low=0).fillna(0.0)
+        parts.append(_frame(str(sample).strip(), genes, counts, gene_lengths, patient_pattern))
+    return pd.concat(parts, ignore_index=True)
