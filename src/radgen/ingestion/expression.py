@@ -171,17 +171,8 @@ def parse_htseq(
     )
 
 
-def parse_count_matrix(
-    path: str, lengths: pd.Series, *, patient_pattern: str = DEFAULT_PATIENT_PATTERN
-) -> pd.DataFrame:
-    """Read a gene x sample count matrix (first column gene ids, one column per sample).
-
-    Raises
-    ------
-    InputError
-        A count that is not a non-negative number (naming line and sample), a repeated gene,
-        a gene without a length.
-    """
+def _strict_matrix(path: str, lengths: pd.Series, patient_pattern: str) -> pd.DataFrame:
+    """Cell-by-cell reading: slow, but its errors name the line and the sample."""
     frame = read_table(path)
     if frame.shape[1] < 2:
         raise InputError(path, "a count matrix has a gene column and at least one sample column")
@@ -194,3 +185,80 @@ def parse_count_matrix(
         counts = numeric(frame, sample, low=0).fillna(0.0)
         parts.append(_frame(str(sample).strip(), genes, counts, gene_lengths, patient_pattern))
     return pd.concat(parts, ignore_index=True)
+
+
+def parse_count_matrix(
+    path: str, lengths: pd.Series, *, patient_pattern: str = DEFAULT_PATIENT_PATTERN
+) -> pd.DataFrame:
+    """Read a gene x sample count matrix (first column gene ids, one column per sample).
+
+    The whole matrix is read as numbers and normalized column-wise in one pass; only when a
+    cell is not a non-negative number is the file re-read cell by cell, so the error names
+    its line and sample.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``expression`` rows, sample by sample (gene order within each sample as in the file).
+
+    Raises
+    ------
+    InputError
+        A count that is not a non-negative number (naming line and sample), a repeated gene,
+        a gene without a length.
+    """
+    try:
+        wide = pd.read_csv(
+            path, sep="\t", comment=None, index_col=0, compression="infer", engine="c"
+        )
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, EOFError, ValueError) as err:
+        raise InputError(path, f"cannot read as a tab-separated matrix: {err}") from err
+    numeric_cols = all(pd.api.types.is_numeric_dtype(t) for t in wide.dtypes)
+    if (
+        wide.shape[1] < 1
+        or not numeric_cols
+        or wide.isna().to_numpy().any()
+        or (wide.to_numpy() < 0).any()
+    ):
+        return _strict_matrix(
+            path, lengths, patient_pattern
+        )  # raises with the line of the bad cell
+    genes = pd.Series(wide.index.astype(str).str.strip())
+    if genes.duplicated().any():
+        return _strict_matrix(path, lengths, patient_pattern)
+    gene_len = _lookup_lengths(genes, lengths, path)
+    counts = wide.to_numpy(dtype=np.float64)
+    usable = gene_len > 0
+    rate = np.zeros_like(counts)
+    rate[usable] = counts[usable] / gene_len[usable, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpm = np.nan_to_num(rate / rate.sum(axis=0) * 1e6)
+        fpkm = np.zeros_like(counts)
+        fpkm[usable] = counts[usable] * 1e9 / (gene_len[usable, None] * counts.sum(axis=0))
+    fpkm = np.nan_to_num(fpkm)
+    n_genes, n_samples = counts.shape
+    samples = pd.Index([str(c).strip() for c in wide.columns])
+    sample_col = pd.Categorical.from_codes(
+        np.repeat(np.arange(n_samples), n_genes), categories=samples
+    )
+    gene_codes = np.tile(np.arange(n_genes), n_samples)
+    patients = patient_ids(pd.Series(samples), patient_pattern).to_numpy()
+    return pd.DataFrame(
+        {
+            "sample_id": sample_col,
+            "gene_id": pd.Categorical.from_codes(gene_codes, categories=pd.Index(genes)),
+            "gene": pd.Categorical.from_codes(gene_codes, categories=pd.Index(genes)).map(
+                dict(zip(genes, _symbol(genes), strict=True))
+            ),
+            "count": counts.T.ravel(),
+            "length": np.tile(gene_len, n_samples),
+            "tpm": tpm.T.ravel(),
+            "fpkm": fpkm.T.ravel(),
+            "log2_tpm": np.log2(1.0 + tpm.T.ravel()),
+            "patient_id": pd.Categorical.from_codes(
+                np.repeat(np.arange(n_samples), n_genes), categories=patients
+            )
+            if len(set(patients)) == len(patients)
+            else np.repeat(patients, n_genes),
+        }
+    )

@@ -217,9 +217,7 @@ class Run:
             from radgen.validation.profiles import suite_frames
 
             previous = current.to_pandas() if current is not None and suite == "features" else None
-            frames = suite_frames(
-                suite, table.to_pandas(), name, previous=previous, context=suite_context
-            )
+            frames = suite_frames(suite, table, name, previous=previous, context=suite_context)
             results = [
                 self.validate(stage, frame, target=target) for stage, frame, target in frames
             ]
@@ -318,15 +316,28 @@ def _same_content(current: pa.Table, name: str, table: pa.Table) -> bool:
 
 
 def _drop_existing(root: Root, name: str, table: pa.Table) -> pa.Table:
-    """Rows of `table` whose key is not yet in table `name`."""
+    """Rows of `table` whose key is not yet in table `name` (a hash anti-join in DuckDB)."""
     declared = schema_for(name)
     keys = key_columns(declared) if declared is not None else []
     if not keys or not tables.table_exists(root, name) or table.num_rows == 0:
         return table
-    existing = tables.read_table(root, name, columns=keys).to_pandas()
-    if existing.empty:
+    existing = tables.read_table(root, name, columns=keys)
+    if existing.num_rows == 0:
         return table
-    incoming = table.select(keys).to_pandas()
-    seen = set(existing.itertuples(index=False, name=None))
-    keep = [tuple(row) not in seen for row in incoming.itertuples(index=False, name=None)]
-    return table.filter(pa.array(keep, type=pa.bool_()))
+    import duckdb
+
+    con = duckdb.connect(":memory:")
+    try:
+        con.register(
+            "incoming",
+            table.append_column("__row", pa.array(range(table.num_rows), type=pa.int64())),
+        )
+        con.register("existing", existing)
+        # IS NOT DISTINCT FROM: a NULL key part (a patient-level clinical row) matches NULL
+        condition = " AND ".join(f'i."{k}" IS NOT DISTINCT FROM e."{k}"' for k in keys)
+        rows = con.sql(
+            f"SELECT i.__row FROM incoming i ANTI JOIN existing e ON {condition} ORDER BY 1"
+        ).fetchnumpy()
+    finally:
+        con.close()
+    return table.take(pa.array(rows["__row"], type=pa.int64()))

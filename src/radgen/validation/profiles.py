@@ -15,11 +15,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from radgen.schemas.features import feature_of_column
-from radgen.schemas.tables import FEATURE_TABLE_BASE, FEATURE_TABLE_TAIL
+from radgen.schemas.tables import FEATURE_TABLE_BASE, FEATURE_TABLE_TAIL, key_columns, schema_for
 
-__all__ = ["DRIFT_K", "feature_profile", "suite_frames"]
+__all__ = ["DRIFT_K", "LARGE_TABLE_ROWS", "feature_profile", "suite_frames", "table_profile"]
 
 #: A feature whose median moves by more than this many robust SDs of the previous version is
 #: flagged (warning): a changed scanner mix, settings or code can do that silently.
@@ -117,29 +119,65 @@ def feature_profile(
     return frame
 
 
+#: Tables with more rows than this are validated through a one-row aggregate profile
+#: computed in Arrow (nulls, min, max per column, duplicate keys), not row by row in pandas.
+LARGE_TABLE_ROWS = 250_000
+
+
+def table_profile(data: pa.Table, target: str) -> pd.DataFrame:
+    """One row: ``<column>__nulls``, ``__min``, ``__max`` per declared column, and ``__duplicate_keys``."""
+    schema = schema_for(target)
+    row: dict[str, Any] = {"__rows": data.num_rows}
+    for fld in schema or []:
+        if fld.name not in data.column_names:
+            continue
+        col = data.column(fld.name)
+        row[f"{fld.name}__nulls"] = col.null_count
+        if pa.types.is_integer(fld.type) or pa.types.is_floating(fld.type):
+            bounds = pc.min_max(col)
+            row[f"{fld.name}__min"] = bounds["min"].as_py()
+            row[f"{fld.name}__max"] = bounds["max"].as_py()
+    keys = [k for k in key_columns(schema) if k in data.column_names] if schema is not None else []
+    if keys:
+        counts = data.select(keys).group_by(keys).aggregate([([], "count_all")])
+        row["__duplicate_keys"] = int(pc.sum(pc.subtract(counts["count_all"], 1)).as_py() or 0)
+    return pd.DataFrame([row])
+
+
 def suite_frames(
     stage: str,
-    data: pd.DataFrame,
+    data: pd.DataFrame | pa.Table,
     target: str,
     *,
     previous: pd.DataFrame | None = None,
     context: Mapping[str, Any] | None = None,
 ) -> list[tuple[str, pd.DataFrame, str]]:
     """The (stage, frame, target) triples a commit of `data` to `target` must pass."""
-    if target == "expression" and {"sample_id", "tpm"} <= set(data.columns):
-        sums = (
-            data.groupby("sample_id", as_index=False)["tpm"]
-            .sum()
-            .rename(columns={"tpm": "tpm_sum"})
-        )
-        return [(stage, data, target), ("expression_samples", sums, target)]
+    frames: list[tuple[str, pd.DataFrame, str]] = []
+    columns = data.column_names if isinstance(data, pa.Table) else list(data.columns)
+    if target == "expression" and {"sample_id", "tpm"} <= set(columns):
+        if isinstance(data, pa.Table):
+            grouped = (
+                data.select(["sample_id", "tpm"]).group_by("sample_id").aggregate([("tpm", "sum")])
+            )
+            sums = grouped.rename_columns(["sample_id", "tpm_sum"]).to_pandas()
+        else:
+            sums = (
+                data.groupby("sample_id", as_index=False)["tpm"]
+                .sum()
+                .rename(columns={"tpm": "tpm_sum"})
+            )
+        frames.append(("expression_samples", sums, target))
+    if isinstance(data, pa.Table) and data.num_rows > LARGE_TABLE_ROWS and stage != "features":
+        return [("table_profile", table_profile(data, target), target), *frames]
+    frame = data.to_pandas() if isinstance(data, pa.Table) else data
     if stage != "features":
-        return [(stage, data, target)]
+        return [(stage, frame, target), *frames]
     fixed = [
         c
-        for c in data.columns
+        for c in frame.columns
         if c in set(FEATURE_TABLE_BASE.names) | set(FEATURE_TABLE_TAIL.names)
     ]
     expected = (context or {}).get("expected_columns")
-    profile = feature_profile(data, previous, expected=expected)
-    return [("features", data[fixed], target), ("feature_values", profile, target)]
+    profile = feature_profile(frame, previous, expected=expected)
+    return [("features", frame[fixed], target), ("feature_values", profile, target)]

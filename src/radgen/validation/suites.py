@@ -165,6 +165,36 @@ def _expression_sample_checks(data: pd.DataFrame) -> list[Check]:
     ]
 
 
+def _profile_checks(schema: pa.Schema) -> list[Check]:
+    """Checks of a large table's one-row aggregate profile (``validation.profiles.table_profile``).
+
+    The same contract the schema implies for rows: required columns without nulls, values
+    within the declared range (min and max of the column), no repeated key.
+    """
+    checks = []
+    for fld in schema:
+        meta = {k.decode(): v.decode() for k, v in (fld.metadata or {}).items()}
+        if not fld.nullable:
+            checks.append(
+                Check(
+                    "ExpectColumnValuesToBeBetween",
+                    {"column": f"{fld.name}__nulls", "max_value": 0},
+                )
+            )
+        severity: Severity = "warning" if meta.get("severity") == "warning" else "critical"
+        if "min" in meta:
+            kw = {"column": f"{fld.name}__min", "min_value": float(meta["min"])}
+            checks.append(Check("ExpectColumnValuesToBeBetween", kw, severity))
+        if "max" in meta:
+            kw = {"column": f"{fld.name}__max", "max_value": float(meta["max"])}
+            checks.append(Check("ExpectColumnValuesToBeBetween", kw, severity))
+    if key_columns(schema):
+        checks.append(
+            Check("ExpectColumnValuesToBeBetween", {"column": "__duplicate_keys", "max_value": 0})
+        )
+    return checks
+
+
 def _no_extra_checks(data: pd.DataFrame) -> list[Check]:
     return []
 
@@ -176,6 +206,7 @@ _EXTRA: dict[str, Callable[[pd.DataFrame], list[Check]]] = {
     "features": _feature_checks,
     "feature_values": _feature_value_checks,
     "expression_samples": _expression_sample_checks,
+    "table_profile": _no_extra_checks,  # its checks come from the schema, see checks_for
     "harmonization": _harmonization_checks,
     "omics": _no_extra_checks,
     "quarantine": _no_extra_checks,
@@ -203,6 +234,9 @@ def checks_for(stage: str, data: pd.DataFrame, target: str) -> list[Check]:
         raise ConfigError(stage, f"no such suite; stages are {', '.join(STAGES)}") from err
     checks = [Check("ExpectTableRowCountToBeBetween", {"min_value": 1})]
     schema = schema_for(target)
+    if stage == "table_profile":
+        profile = _profile_checks(schema) if schema is not None else []
+        return checks + [c for c in profile if c.column in data.columns]
     if schema is not None:
         checks += _schema_checks(schema, list(data.columns))
     return checks + extra(data)

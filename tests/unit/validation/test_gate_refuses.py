@@ -222,3 +222,43 @@ def test_images_gate_refuses_before_any_table_changes(
     assert {t: v for t, v in after.items() if t not in {"runs", "quality_results"}} == {
         t: v for t, v in versions.items() if t not in {"runs", "quality_results"}
     }
+
+
+PROFILED = [
+    (t, s, c)
+    for t, s, c in CASES
+    if s != "features"
+    and c.expectation
+    in {
+        "ExpectColumnValuesToNotBeNull",
+        "ExpectColumnValuesToBeBetween",
+        "ExpectColumnValuesToBeUnique",
+        "ExpectCompoundColumnsToBeUnique",
+    }
+]
+
+
+@pytest.mark.parametrize(
+    ("table", "stage", "check"),
+    PROFILED,
+    ids=[f"{t}-{c.expectation}-{c.column}" for t, _, c in PROFILED],
+)
+def test_large_tables_are_gated_through_their_profile(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch, table: str, stage: str, check: Check
+) -> None:
+    from radgen.validation import profiles
+
+    monkeypatch.setattr(profiles, "LARGE_TABLE_ROWS", 0)  # every table counts as large
+    before = tables.table_version(catalog.root, table)
+    bad = _violate(VALID[table][1](), check)
+    with (
+        pytest.raises(ValidationFailed, match="table_profile") as info,
+        catalog.run("violate", {"table": table}) as run,
+    ):
+        run.commit(table, bad, suite=stage, mode="overwrite")
+    assert (
+        check.column is None
+        or check.column.split(",")[0] in str(info.value)
+        or "__duplicate_keys" in str(info.value)
+    )
+    assert tables.table_version(catalog.root, table) == before
