@@ -14,11 +14,15 @@ of every column to two decimals.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
 
 from radgen.errors import InputError
 from radgen.ingestion._tabular import (
@@ -30,7 +34,14 @@ from radgen.ingestion._tabular import (
     require,
 )
 
-__all__ = ["normalize_counts", "parse_count_matrix", "parse_htseq", "parse_rsem"]
+__all__ = [
+    "CountMatrix",
+    "normalize_counts",
+    "parse_count_matrix",
+    "parse_htseq",
+    "parse_rsem",
+    "read_count_matrix",
+]
 
 
 def normalize_counts(
@@ -187,19 +198,79 @@ def _strict_matrix(path: str, lengths: pd.Series, patient_pattern: str) -> pd.Da
     return pd.concat(parts, ignore_index=True)
 
 
-def parse_count_matrix(
+@dataclass
+class CountMatrix:
+    """A gene x sample count matrix with its lengths, TPM and FPKM, kept as arrays.
+
+    The long ``expression`` rows are produced a few samples at a time (:meth:`chunks`), so a
+    20,000 x 1,000 matrix never becomes a 20-million-row frame in memory.
+    """
+
+    genes: list[str]
+    samples: list[str]
+    patients: list[str]
+    counts: npt.NDArray[np.float64]  # genes x samples
+    lengths: npt.NDArray[np.float64]
+    tpm: npt.NDArray[np.float64]
+    fpkm: npt.NDArray[np.float64]
+
+    def _rows(self, columns: slice) -> dict[str, Any]:
+        n_genes = len(self.genes)
+        picked = range(*columns.indices(len(self.samples)))
+        symbols = _symbol(pd.Series(self.genes)).tolist()
+        tpm = self.tpm[:, columns]
+        return {
+            "sample_id": np.repeat([self.samples[j] for j in picked], n_genes),
+            "patient_id": np.repeat([self.patients[j] for j in picked], n_genes),
+            "gene_id": np.tile(self.genes, len(picked)),
+            "gene": symbols * len(picked),
+            "count": self.counts[:, columns].T.ravel(),
+            "length": np.tile(self.lengths, len(picked)),
+            "tpm": tpm.T.ravel(),
+            "fpkm": self.fpkm[:, columns].T.ravel(),
+            "log2_tpm": np.log2(1.0 + tpm.T.ravel()),
+        }
+
+    def chunks(
+        self, extra: Mapping[str, str], *, samples_per_chunk: int = 50, skip: Iterable[str] = ()
+    ) -> Iterator[pa.Table]:
+        """Long rows (plus the constant `extra` columns), `samples_per_chunk` samples at a time."""
+        skipped = set(skip)
+        keep = [j for j, sample in enumerate(self.samples) if sample not in skipped]
+        for start in range(0, len(keep), samples_per_chunk):
+            group = keep[start : start + samples_per_chunk]
+            parts = [self._rows(slice(j, j + 1)) for j in group]
+            rows = {
+                k: np.concatenate(
+                    [np.asarray(p[k], dtype=object if k in _TEXT else None) for p in parts]
+                )
+                for k in parts[0]
+            }
+            table = pa.table(
+                {k: pa.array(v, type=pa.string() if k in _TEXT else None) for k, v in rows.items()}
+            )
+            n = table.num_rows
+            for key, value in extra.items():
+                table = table.append_column(key, pa.array([value] * n, type=pa.string()))
+            yield table
+
+    def to_frame(self) -> pd.DataFrame:
+        """All rows as one DataFrame (fine for small matrices and tests)."""
+        frame = pd.DataFrame(self._rows(slice(None)))
+        return frame
+
+
+_TEXT = {"sample_id", "patient_id", "gene_id", "gene"}
+
+
+def read_count_matrix(
     path: str, lengths: pd.Series, *, patient_pattern: str = DEFAULT_PATIENT_PATTERN
-) -> pd.DataFrame:
-    """Read a gene x sample count matrix (first column gene ids, one column per sample).
+) -> CountMatrix:
+    """Read and normalize a gene x sample count matrix (first column gene ids).
 
-    The whole matrix is read as numbers and normalized column-wise in one pass; only when a
-    cell is not a non-negative number is the file re-read cell by cell, so the error names
-    its line and sample.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``expression`` rows, sample by sample (gene order within each sample as in the file).
+    The matrix is read as numbers and normalized column-wise in one pass; only when a cell is
+    not a non-negative number is the file re-read cell by cell, so the error names its line
+    and sample.
 
     Raises
     ------
@@ -214,51 +285,45 @@ def parse_count_matrix(
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, EOFError, ValueError) as err:
         raise InputError(path, f"cannot read as a tab-separated matrix: {err}") from err
     numeric_cols = all(pd.api.types.is_numeric_dtype(t) for t in wide.dtypes)
-    if (
+    bad = (
         wide.shape[1] < 1
         or not numeric_cols
         or wide.isna().to_numpy().any()
         or (wide.to_numpy() < 0).any()
-    ):
-        return _strict_matrix(
-            path, lengths, patient_pattern
-        )  # raises with the line of the bad cell
+    )
     genes = pd.Series(wide.index.astype(str).str.strip())
-    if genes.duplicated().any():
-        return _strict_matrix(path, lengths, patient_pattern)
+    if bad or genes.duplicated().any():
+        _strict_matrix(path, lengths, patient_pattern)  # raises, naming the line
+        raise InputError(path, "not a matrix of non-negative counts")
     gene_len = _lookup_lengths(genes, lengths, path)
     counts = wide.to_numpy(dtype=np.float64)
     usable = gene_len > 0
     rate = np.zeros_like(counts)
     rate[usable] = counts[usable] / gene_len[usable, None]
+    fpkm = np.zeros_like(counts)
     with np.errstate(invalid="ignore", divide="ignore"):
         tpm = np.nan_to_num(rate / rate.sum(axis=0) * 1e6)
-        fpkm = np.zeros_like(counts)
         fpkm[usable] = counts[usable] * 1e9 / (gene_len[usable, None] * counts.sum(axis=0))
-    fpkm = np.nan_to_num(fpkm)
-    n_genes, n_samples = counts.shape
-    samples = pd.Index([str(c).strip() for c in wide.columns])
-    sample_col = pd.Categorical.from_codes(
-        np.repeat(np.arange(n_samples), n_genes), categories=samples
+    samples = [str(c).strip() for c in wide.columns]
+    return CountMatrix(
+        genes=genes.tolist(),
+        samples=samples,
+        patients=patient_ids(pd.Series(samples), patient_pattern).tolist(),
+        counts=counts,
+        lengths=gene_len,
+        tpm=tpm,
+        fpkm=np.nan_to_num(fpkm),
     )
-    gene_codes = np.tile(np.arange(n_genes), n_samples)
-    patients = patient_ids(pd.Series(samples), patient_pattern).to_numpy()
-    return pd.DataFrame(
-        {
-            "sample_id": sample_col,
-            "gene_id": pd.Categorical.from_codes(gene_codes, categories=pd.Index(genes)),
-            "gene": pd.Categorical.from_codes(gene_codes, categories=pd.Index(genes)).map(
-                dict(zip(genes, _symbol(genes), strict=True))
-            ),
-            "count": counts.T.ravel(),
-            "length": np.tile(gene_len, n_samples),
-            "tpm": tpm.T.ravel(),
-            "fpkm": fpkm.T.ravel(),
-            "log2_tpm": np.log2(1.0 + tpm.T.ravel()),
-            "patient_id": pd.Categorical.from_codes(
-                np.repeat(np.arange(n_samples), n_genes), categories=patients
-            )
-            if len(set(patients)) == len(patients)
-            else np.repeat(patients, n_genes),
-        }
-    )
+
+
+def parse_count_matrix(
+    path: str, lengths: pd.Series, *, patient_pattern: str = DEFAULT_PATIENT_PATTERN
+) -> pd.DataFrame:
+    """Read a gene x sample count matrix into ``expression`` rows (see :func:`read_count_matrix`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows sample by sample, gene order within each sample as in the file.
+    """
+    return read_count_matrix(path, lengths, patient_pattern=patient_pattern).to_frame()

@@ -37,7 +37,7 @@ from radgen.ingestion._kinds import KINDS
 from radgen.ingestion._tabular import DEFAULT_PATIENT_PATTERN, patient_ids, read_table, require
 from radgen.ingestion.clinical import parse_clinical
 from radgen.ingestion.copy_number import parse_cna_gene, parse_seg, segments_to_genes
-from radgen.ingestion.expression import parse_count_matrix, parse_htseq, parse_rsem
+from radgen.ingestion.expression import parse_htseq, parse_rsem, read_count_matrix
 from radgen.ingestion.genome import gene_intervals, gene_lengths
 from radgen.ingestion.methylation import parse_methylation
 from radgen.ingestion.mutations import (
@@ -181,6 +181,58 @@ def _ingest_mapping(run: Run, path: str, options: OmicsOptions) -> pd.DataFrame:
     )
 
 
+def _ingest_count_matrix(
+    run: Run,
+    path: str,
+    lengths: pd.Series,
+    opts: OmicsOptions,
+    source: dict[str, str],
+    sha: str,
+    lineage: list[LineageInput],
+    report: OmicsReport,
+) -> OmicsReport:
+    """A count matrix: rows streamed into one commit, a few samples at a time (bounded memory)."""
+    matrix = read_count_matrix(path, lengths, patient_pattern=opts.patient_pattern)
+    present = set(_distinct(run, "expression", "sample_id"))
+    new = [s for s in matrix.samples if s not in present]
+    if new:
+        version = run.commit_stream(
+            "expression",
+            lambda: matrix.chunks(source, skip=present),
+            suite="omics",
+            lineage=lineage,
+        )
+        report.tables["expression"] = len(new) * len(matrix.genes) if version is not None else 0
+        matrix_id = f"expression-{sha[:12]}"
+        rel = f"matrices/{matrix_id}.zarr"
+        write_matrix(
+            run.root, rel, matrix.tpm, features=matrix.genes, samples=matrix.samples, value="tpm"
+        )
+        row = {
+            "matrix_id": matrix_id, "table_name": "expression", "value": "tpm", "path": rel,
+            "n_features": len(matrix.genes), "n_samples": len(matrix.samples),
+            "source_file": source["source_file"], "file_sha256": sha, "run_id": run.run_id,
+        }  # fmt: skip
+        run.commit("omics_matrices", pd.DataFrame([row]), suite="omics", lineage=lineage)
+        report.tables["omics_matrices"] = 1
+    pairs = pd.DataFrame({"sample_id": matrix.samples, "patient_id": matrix.patients})
+    links = _subjects(pairs, f"pattern {opts.patient_pattern}", run.run_id)
+    if run.commit("subjects", links, suite="omics") is not None:
+        report.tables["subjects"] = len(links)
+    report.samples = len(matrix.samples)
+    run.message = "expression: " + ", ".join(f"{k} +{v} rows" for k, v in report.tables.items())
+    return report
+
+
+def _distinct(run: Run, table: str, column: str) -> list[Any]:
+    """Distinct values of one column of the current version of `table` (empty if none)."""
+    if not tables.table_exists(run.root, table):
+        return []
+    return list(
+        set(tables.read_table(run.root, table, columns=[column]).column(column).to_pylist())
+    )
+
+
 def ingest_omics(
     run: Run, path: str, kind: str, options: OmicsOptions | None = None
 ) -> OmicsReport:
@@ -264,13 +316,11 @@ def ingest_omics(
             lineage.append(
                 LineageInput("file", str(Path(opts.lengths).resolve()), file_sha256(opts.lengths))
             )
-            if _is_htseq(path):
-                expr = parse_htseq(
-                    path, lengths, sample_id=opts.sample_id, patient_pattern=opts.patient_pattern
-                )
-            else:
-                expr = parse_count_matrix(path, lengths, patient_pattern=opts.patient_pattern)
-                matrices.append(("expression", "tpm", expr, "gene_id"))
+            if not _is_htseq(path):
+                return _ingest_count_matrix(run, path, lengths, opts, source, sha, lineage, report)
+            expr = parse_htseq(
+                path, lengths, sample_id=opts.sample_id, patient_pattern=opts.patient_pattern
+            )
         staged.insert(0, ("expression", expr.assign(**source), "omics"))
         linked = expr
     elif kind == "methylation":

@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -230,6 +230,60 @@ class Run:
             table,
             mode=mode,
             metadata={**(metadata or {}), **self.commit_metadata(_worst(results))},
+        )
+        for result in results:
+            result.table_version = version
+        self.outputs[name] = version
+        inputs = list(lineage)
+        if inputs:
+            self._write_lineage(name, version, inputs)
+        index.refresh(self.root, [name])
+        return version
+
+    def commit_stream(
+        self,
+        name: str,
+        chunks: Callable[[], Iterator[pa.Table]],
+        *,
+        suite: str,
+        lineage: Iterable[LineageInput] = (),
+    ) -> int | None:
+        """Validate and commit a table too large for memory, as one appended version.
+
+        `chunks` is called twice: the first pass profiles every chunk (nulls, ranges,
+        repeated keys within a chunk, per-sample sums) and runs the suites on the merged
+        profile; the second streams the chunks into one Delta commit. Chunks must not share
+        keys (e.g. disjoint samples).
+
+        Returns
+        -------
+        int or None
+            The committed version, or None when there were no rows.
+        """
+        from radgen.validation.profiles import merge_profiles, suite_frames, table_profile
+
+        profiles: list[pd.DataFrame] = []
+        extras: dict[tuple[str, str], list[pd.DataFrame]] = {}
+        schema: pa.Schema | None = None
+        for chunk in chunks():
+            conformed = tables.conform(name, chunk)
+            schema = conformed.schema
+            profiles.append(table_profile(conformed, name))
+            for stage, frame, target in suite_frames(suite, conformed, name):
+                if stage not in {"table_profile", suite}:  # aggregates such as per-sample sums
+                    extras.setdefault((stage, target), []).append(frame)
+        if schema is None:
+            return None
+        results = [self.validate("table_profile", merge_profiles(profiles), target=name)]
+        results += [self.validate(stage, pd.concat(frames, ignore_index=True), target=target)
+                    for (stage, target), frames in extras.items() if frames]  # fmt: skip
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            for chunk in chunks():
+                yield from tables.conform(name, chunk).to_batches()
+
+        version = tables.write_batches(
+            self.root, name, batches(), schema, metadata=self.commit_metadata(_worst(results))
         )
         for result in results:
             result.table_version = version

@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -34,6 +34,7 @@ __all__ = [
     "table_rows",
     "table_schema",
     "table_version",
+    "write_batches",
     "write_table",
 ]
 
@@ -211,6 +212,53 @@ def write_table(
     version = table_version(root, name)
     log.debug("committed %s@%d (%d rows, %s)", name, version, data.num_rows, mode)
     return version
+
+
+def write_batches(
+    root: Root,
+    name: str,
+    batches: Iterator[pa.RecordBatch],
+    schema: pa.Schema,
+    *,
+    metadata: Mapping[str, str] | None = None,
+) -> int:
+    """Commit a stream of record batches as one new (appended) version of table `name`.
+
+    Only one batch is in memory at a time, so a table far larger than memory is written in
+    a single commit: readers see all of it or none of it.
+
+    Parameters
+    ----------
+    root : Root
+        Catalog root.
+    name : str
+        Table name.
+    batches : iterator of pyarrow.RecordBatch
+        Rows, each batch already in `schema`.
+    schema : pyarrow.Schema
+        Schema of every batch (the declared schema of `name`, see :func:`conform`).
+    metadata : mapping of str to str, optional
+        Commit metadata.
+
+    Returns
+    -------
+    int
+        The new version number.
+    """
+    _check_name(name)
+    reader = pa.RecordBatchReader.from_batches(schema, batches)
+    try:
+        write_deltalake(
+            table_uri(root, name),
+            reader,
+            mode="append",
+            schema_mode="merge",
+            commit_properties=CommitProperties(custom_metadata=dict(metadata or {})),
+            storage_options=_storage_options(root),
+        )
+    except (DeltaError, pa.ArrowInvalid) as err:
+        raise CatalogError(name, f"write failed, nothing committed: {err}") from err
+    return table_version(root, name)
 
 
 def read_table(

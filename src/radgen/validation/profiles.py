@@ -21,7 +21,14 @@ import pyarrow.compute as pc
 from radgen.schemas.features import feature_of_column
 from radgen.schemas.tables import FEATURE_TABLE_BASE, FEATURE_TABLE_TAIL, key_columns, schema_for
 
-__all__ = ["DRIFT_K", "LARGE_TABLE_ROWS", "feature_profile", "suite_frames", "table_profile"]
+__all__ = [
+    "DRIFT_K",
+    "LARGE_TABLE_ROWS",
+    "feature_profile",
+    "merge_profiles",
+    "suite_frames",
+    "table_profile",
+]
 
 #: A feature whose median moves by more than this many robust SDs of the previous version is
 #: flagged (warning): a changed scanner mix, settings or code can do that silently.
@@ -142,6 +149,21 @@ def table_profile(data: pa.Table, target: str) -> pd.DataFrame:
         counts = data.select(keys).group_by(keys).aggregate([([], "count_all")])
         row["__duplicate_keys"] = int(pc.sum(pc.subtract(counts["count_all"], 1)).as_py() or 0)
     return pd.DataFrame([row])
+
+
+def merge_profiles(profiles: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Combine :func:`table_profile` rows of consecutive chunks of one table."""
+    combined = pd.concat(profiles, ignore_index=True)
+    merged: dict[str, Any] = {}
+    for col in combined.columns:
+        values = combined[col].dropna()
+        if col.endswith("__min"):
+            merged[col] = values.min() if len(values) else None
+        elif col.endswith("__max"):
+            merged[col] = values.max() if len(values) else None
+        else:  # __rows, __nulls, __duplicate_keys add up
+            merged[col] = values.sum()
+    return pd.DataFrame([merged])
 
 
 def suite_frames(
