@@ -11,6 +11,7 @@ import gzip
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import pandas as pd
@@ -51,10 +52,13 @@ MISSING = frozenset(
 def patient_ids(samples: pd.Series, pattern: str = DEFAULT_PATIENT_PATTERN) -> pd.Series:
     """Patient id of each sample id: the first group of `pattern`, else the sample id itself."""
     regex = re.compile(pattern)
-    return samples.map(lambda s: m.group(1) if (m := regex.match(str(s))) else str(s))
+    codes, uniques = pd.factorize(samples.astype(str))  # the regex runs once per distinct id
+    mapped = [m.group(1) if (m := regex.match(s)) else s for s in uniques]
+    return pd.Series(np.asarray(mapped, dtype=object)[codes], index=samples.index, dtype="str")
 
 
-def _open_text(path: str):  # type: ignore[no-untyped-def]
+def open_text(path: str) -> TextIO:
+    """A text file, gunzipped when its name ends in .gz (undecodable bytes replaced)."""
     return (
         gzip.open(path, "rt", errors="replace")
         if str(path).endswith(".gz")
@@ -62,10 +66,10 @@ def _open_text(path: str):  # type: ignore[no-untyped-def]
     )
 
 
-def _leading_comment_lines(path: str) -> int:
+def leading_comment_lines(path: str) -> int:
     """Lines at the top that start with ``#`` (MAF version line, cBioPortal header rows)."""
     count = 0
-    with _open_text(path) as fh:
+    with open_text(path) as fh:
         for line in fh:
             if not line.startswith("#"):
                 break
@@ -85,7 +89,7 @@ def read_table(path: str, *, comments: bool = True, header: bool = True) -> pd.D
         Unreadable, empty, or ragged file.
     """
     try:
-        skip = _leading_comment_lines(path) if comments else 0
+        skip = leading_comment_lines(path) if comments else 0
         frame = pd.read_csv(
             path,
             sep="\t",
@@ -154,7 +158,8 @@ def numeric(
     """
     path = frame.attrs.get("path", "")
     raw = frame[column] if values is None else values
-    cleaned = raw.map(lambda v: None if str(v).strip() in MISSING else str(v).strip())
+    stripped = raw.astype("str").str.strip()
+    cleaned = stripped.where(~stripped.isin(list(MISSING)) & raw.notna(), None)
     numbers = pd.to_numeric(cleaned, errors="coerce")
     checks = [(cleaned.notna() & numbers.isna(), "is not a number")]
     if integer:

@@ -27,6 +27,7 @@ import pyarrow as pa
 from radgen.errors import InputError
 from radgen.ingestion._tabular import (
     DEFAULT_PATIENT_PATTERN,
+    leading_comment_lines,
     numeric,
     patient_ids,
     read_table,
@@ -182,7 +183,7 @@ def parse_htseq(
     )
 
 
-def _strict_matrix(path: str, lengths: pd.Series, patient_pattern: str) -> pd.DataFrame:
+def _strict_matrix(path: str, lengths: pd.Series | None, patient_pattern: str) -> pd.DataFrame:
     """Cell-by-cell reading: slow, but its errors name the line and the sample."""
     frame = read_table(path)
     if frame.shape[1] < 2:
@@ -192,7 +193,8 @@ def _strict_matrix(path: str, lengths: pd.Series, patient_pattern: str) -> pd.Da
     reject_duplicates(frame, [gene_col], pd.DataFrame({gene_col: genes}), "gene")
     gene_lengths = _lookup_lengths(genes, lengths, path)
     parts = []
-    for sample in frame.columns[1:]:
+    annotation = set(_annotation_columns(frame.columns[1:]))
+    for sample in [c for c in frame.columns[1:] if c not in annotation]:
         counts = numeric(frame, sample, low=0).fillna(0.0)
         parts.append(_frame(str(sample).strip(), genes, counts, gene_lengths, patient_pattern))
     return pd.concat(parts, ignore_index=True)
@@ -234,25 +236,40 @@ class CountMatrix:
     def chunks(
         self, extra: Mapping[str, str], *, samples_per_chunk: int = 50, skip: Iterable[str] = ()
     ) -> Iterator[pa.Table]:
-        """Long rows (plus the constant `extra` columns), `samples_per_chunk` samples at a time."""
+        """Long rows (plus the constant `extra` columns), `samples_per_chunk` samples at a time.
+
+        Text columns are built by Arrow ``take`` from the short lists of genes and samples, so
+        no per-row Python string is created.
+        """
         skipped = set(skip)
-        keep = [j for j, sample in enumerate(self.samples) if sample not in skipped]
+        keep = np.array([j for j, s in enumerate(self.samples) if s not in skipped], dtype=np.int64)
+        n_genes = len(self.genes)
+        gene_ids = pa.array(self.genes, type=pa.string())
+        symbols = pa.array(_symbol(pd.Series(self.genes)).tolist(), type=pa.string())
+        samples = pa.array(self.samples, type=pa.string())
+        patients = pa.array(self.patients, type=pa.string())
         for start in range(0, len(keep), samples_per_chunk):
             group = keep[start : start + samples_per_chunk]
-            parts = [self._rows(slice(j, j + 1)) for j in group]
-            rows = {
-                k: np.concatenate(
-                    [np.asarray(p[k], dtype=object if k in _TEXT else None) for p in parts]
-                )
-                for k in parts[0]
+            per_row_sample = pa.array(np.repeat(group, n_genes))
+            per_row_gene = pa.array(np.tile(np.arange(n_genes, dtype=np.int64), len(group)))
+            tpm = self.tpm[:, group].T.ravel()
+            columns: dict[str, pa.Array] = {
+                "sample_id": samples.take(per_row_sample),
+                "patient_id": patients.take(per_row_sample),
+                "gene_id": gene_ids.take(per_row_gene),
+                "gene": symbols.take(per_row_gene),
+                "count": pa.array(self.counts[:, group].T.ravel()),
+                "length": pa.array(np.tile(self.lengths, len(group))),
+                "tpm": pa.array(tpm),
+                "fpkm": pa.array(self.fpkm[:, group].T.ravel()),
+                "log2_tpm": pa.array(np.log2(1.0 + tpm)),
             }
-            table = pa.table(
-                {k: pa.array(v, type=pa.string() if k in _TEXT else None) for k, v in rows.items()}
-            )
-            n = table.num_rows
+            n = len(group) * n_genes
             for key, value in extra.items():
-                table = table.append_column(key, pa.array([value] * n, type=pa.string()))
-            yield table
+                columns[key] = pa.array([value], type=pa.string()).take(
+                    pa.array(np.zeros(n, dtype=np.int64))
+                )
+            yield pa.table(columns)
 
     def to_frame(self) -> pd.DataFrame:
         """All rows as one DataFrame (fine for small matrices and tests)."""
@@ -260,13 +277,28 @@ class CountMatrix:
         return frame
 
 
-_TEXT = {"sample_id", "patient_id", "gene_id", "gene"}
+#: Columns of count tables that describe the gene rather than a sample (featureCounts writes
+#: Chr, Start, End, Strand, Length; cBioPortal-style tables carry Entrez ids and symbols).
+ANNOTATION_COLUMNS = frozenset(
+    {
+        "chr", "start", "end", "strand", "length", "entrez_gene_id", "hugo_symbol", "gene_name",
+        "gene_symbol", "symbol", "description", "gene_type", "gene_biotype", "name",
+    }
+)  # fmt: skip
+
+
+def _annotation_columns(columns: Iterable[Any]) -> list[str]:
+    return [str(c) for c in columns if str(c).strip().lower() in ANNOTATION_COLUMNS]
 
 
 def read_count_matrix(
-    path: str, lengths: pd.Series, *, patient_pattern: str = DEFAULT_PATIENT_PATTERN
+    path: str, lengths: pd.Series | None, *, patient_pattern: str = DEFAULT_PATIENT_PATTERN
 ) -> CountMatrix:
     """Read and normalize a gene x sample count matrix (first column gene ids).
+
+    Leading ``#`` lines (featureCounts' command line) are skipped and gene annotation columns
+    (:data:`ANNOTATION_COLUMNS`) are not samples. Gene lengths come from `lengths`, else
+    from the file's own ``Length`` column (featureCounts).
 
     The matrix is read as numbers and normalized column-wise in one pass; only when a cell is
     not a non-negative number is the file re-read cell by cell, so the error names its line
@@ -276,14 +308,29 @@ def read_count_matrix(
     ------
     InputError
         A count that is not a non-negative number (naming line and sample), a repeated gene,
-        a gene without a length.
+        a gene without a length, no lengths at all.
     """
     try:
         wide = pd.read_csv(
-            path, sep="\t", comment=None, index_col=0, compression="infer", engine="c"
+            path,
+            sep="\t",
+            skiprows=leading_comment_lines(path),
+            index_col=0,
+            compression="infer",
+            engine="c",
         )
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, EOFError, ValueError) as err:
         raise InputError(path, f"cannot read as a tab-separated matrix: {err}") from err
+    annotation = _annotation_columns(wide.columns)
+    own = next((c for c in annotation if c.strip().lower() == "length"), None)
+    if lengths is None:
+        if own is None:
+            raise InputError(
+                path, "expression from counts needs gene lengths: --lengths FILE or a GTF"
+            )
+        lengths = pd.to_numeric(wide[own], errors="coerce")
+        lengths.index = wide.index.astype(str).str.strip()
+    wide = wide.drop(columns=annotation)
     numeric_cols = all(pd.api.types.is_numeric_dtype(t) for t in wide.dtypes)
     bad = (
         wide.shape[1] < 1

@@ -34,7 +34,13 @@ import pandas as pd
 
 from radgen.errors import InputError
 from radgen.ingestion._kinds import KINDS
-from radgen.ingestion._tabular import DEFAULT_PATIENT_PATTERN, patient_ids, read_table, require
+from radgen.ingestion._tabular import (
+    DEFAULT_PATIENT_PATTERN,
+    open_text,
+    patient_ids,
+    read_table,
+    require,
+)
 from radgen.ingestion.clinical import parse_clinical
 from radgen.ingestion.copy_number import parse_cna_gene, parse_seg, segments_to_genes
 from radgen.ingestion.expression import parse_htseq, parse_rsem, read_count_matrix
@@ -113,11 +119,17 @@ def read_case_list(path: str) -> list[str]:
 
 
 def _is_htseq(path: str) -> bool:
-    frame = read_table(path, comments=False, header=False)
-    if frame.shape[1] != 2:
+    """Two columns, the second a number from the first line on (no header): HTSeq-count."""
+    head: list[list[str]] = []
+    with open_text(path) as fh:
+        for line in fh:
+            if not line.startswith("#"):
+                head.append(line.rstrip("\r\n").split("\t"))
+            if len(head) == 5:
+                break
+    if not head or any(len(cells) != 2 for cells in head):
         return False
-    counts = pd.to_numeric(frame.iloc[:5, 1], errors="coerce")
-    return bool(counts.notna().all())
+    return bool(pd.to_numeric(pd.Series([c[1] for c in head]), errors="coerce").notna().all())
 
 
 def _matrix(
@@ -184,7 +196,7 @@ def _ingest_mapping(run: Run, path: str, options: OmicsOptions) -> pd.DataFrame:
 def _ingest_count_matrix(
     run: Run,
     path: str,
-    lengths: pd.Series,
+    lengths: pd.Series | None,
     opts: OmicsOptions,
     source: dict[str, str],
     sha: str,
@@ -308,16 +320,19 @@ def ingest_omics(
         if kind == "rsem":
             expr = parse_rsem(path, sample_id=opts.sample_id, patient_pattern=opts.patient_pattern)
         else:
-            if not opts.lengths:
+            lengths = gene_lengths(opts.lengths) if opts.lengths else None
+            if opts.lengths:
+                lineage.append(
+                    LineageInput(
+                        "file", str(Path(opts.lengths).resolve()), file_sha256(opts.lengths)
+                    )
+                )
+            if not _is_htseq(path):  # a matrix; featureCounts tables carry their own lengths
+                return _ingest_count_matrix(run, path, lengths, opts, source, sha, lineage, report)
+            if lengths is None:
                 raise InputError(
                     path, "expression from counts needs gene lengths: --lengths FILE or a GTF"
                 )
-            lengths = gene_lengths(opts.lengths)
-            lineage.append(
-                LineageInput("file", str(Path(opts.lengths).resolve()), file_sha256(opts.lengths))
-            )
-            if not _is_htseq(path):
-                return _ingest_count_matrix(run, path, lengths, opts, source, sha, lineage, report)
             expr = parse_htseq(
                 path, lengths, sample_id=opts.sample_id, patient_pattern=opts.patient_pattern
             )

@@ -260,7 +260,7 @@ class Run:
         int or None
             The committed version, or None when there were no rows.
         """
-        from radgen.validation.profiles import merge_profiles, suite_frames, table_profile
+        from radgen.validation.profiles import aggregate_frames, merge_profiles, table_profile
 
         profiles: list[pd.DataFrame] = []
         extras: dict[tuple[str, str], list[pd.DataFrame]] = {}
@@ -269,9 +269,8 @@ class Run:
             conformed = tables.conform(name, chunk)
             schema = conformed.schema
             profiles.append(table_profile(conformed, name))
-            for stage, frame, target in suite_frames(suite, conformed, name):
-                if stage not in {"table_profile", suite}:  # aggregates such as per-sample sums
-                    extras.setdefault((stage, target), []).append(frame)
+            for stage, frame, target in aggregate_frames(conformed, name):
+                extras.setdefault((stage, target), []).append(frame)
         if schema is None:
             return None
         results = [self.validate("table_profile", merge_profiles(profiles), target=name)]

@@ -146,9 +146,29 @@ def table_profile(data: pa.Table, target: str) -> pd.DataFrame:
             row[f"{fld.name}__max"] = bounds["max"].as_py()
     keys = [k for k in key_columns(schema) if k in data.column_names] if schema is not None else []
     if keys:
-        counts = data.select(keys).group_by(keys).aggregate([([], "count_all")])
-        row["__duplicate_keys"] = int(pc.sum(pc.subtract(counts["count_all"], 1)).as_py() or 0)
+        row["__duplicate_keys"] = duplicate_keys(data, keys)
     return pd.DataFrame([row])
+
+
+def duplicate_keys(data: pa.Table, keys: Sequence[str]) -> int:
+    """Rows of `data` whose `keys` repeat an earlier row's (NULLs compare equal).
+
+    Each key column is factorized (pandas hashing), the codes are combined pairwise into one
+    integer code, and the distinct codes are counted: about twice as fast as an Arrow
+    ``group_by`` over several string columns.
+    """
+    if data.num_rows == 0:
+        return 0
+    combined: npt.NDArray[np.int64] | None = None
+    for key in keys:
+        codes, uniques = pd.factorize(data.column(key).to_pandas(), use_na_sentinel=False)
+        codes = codes.astype(np.int64)
+        if combined is None:
+            combined = codes
+        else:
+            combined, _ = pd.factorize(combined * (len(uniques) + 1) + codes)
+    assert combined is not None
+    return int(data.num_rows - len(pd.unique(combined)))
 
 
 def merge_profiles(profiles: Sequence[pd.DataFrame]) -> pd.DataFrame:
@@ -166,15 +186,13 @@ def merge_profiles(profiles: Sequence[pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame([merged])
 
 
-def suite_frames(
-    stage: str,
-    data: pd.DataFrame | pa.Table,
-    target: str,
-    *,
-    previous: pd.DataFrame | None = None,
-    context: Mapping[str, Any] | None = None,
+def aggregate_frames(
+    data: pd.DataFrame | pa.Table, target: str
 ) -> list[tuple[str, pd.DataFrame, str]]:
-    """The (stage, frame, target) triples a commit of `data` to `target` must pass."""
+    """Per-group aggregates a table's suite also checks (TPM sums per expression sample).
+
+    They add up over disjoint chunks of samples, so a streamed commit concatenates them.
+    """
     frames: list[tuple[str, pd.DataFrame, str]] = []
     columns = data.column_names if isinstance(data, pa.Table) else list(data.columns)
     if target == "expression" and {"sample_id", "tpm"} <= set(columns):
@@ -190,6 +208,19 @@ def suite_frames(
                 .rename(columns={"tpm": "tpm_sum"})
             )
         frames.append(("expression_samples", sums, target))
+    return frames
+
+
+def suite_frames(
+    stage: str,
+    data: pd.DataFrame | pa.Table,
+    target: str,
+    *,
+    previous: pd.DataFrame | None = None,
+    context: Mapping[str, Any] | None = None,
+) -> list[tuple[str, pd.DataFrame, str]]:
+    """The (stage, frame, target) triples a commit of `data` to `target` must pass."""
+    frames = aggregate_frames(data, target)
     if isinstance(data, pa.Table) and data.num_rows > LARGE_TABLE_ROWS and stage != "features":
         return [("table_profile", table_profile(data, target), target), *frames]
     frame = data.to_pandas() if isinstance(data, pa.Table) else data

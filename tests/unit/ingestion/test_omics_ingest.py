@@ -207,3 +207,83 @@ def test_maf_positions_follow_each_rows_build(tmp_path: Path) -> None:
     maf.write_text(f"{header}\nA\tS-1-1\tSilent\t1\t249000000\t249000000\tGRCh38\n")
     with pytest.raises(InputError, match="line 2: position 249000000 lies beyond chromosome 1"):
         parse_maf(str(maf))
+
+
+def test_count_matrix_streams_in_chunks_into_one_version(
+    catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More samples than a chunk: one version, every value equal to the TPM/FPKM formulas."""
+    from radgen.ingestion import expression
+
+    rng = np.random.default_rng(3)
+    counts = rng.poisson(30, (40, 23)).astype(float)
+    counts[5] = 0  # a gene never seen
+    lengths = rng.integers(200, 4000, 40).astype(float)
+    genes = [f"G{i}" for i in range(40)]
+    samples = [f"TCGA-AB-{j:04d}-01" for j in range(23)]
+    (tmp_path / "m.tsv").write_text(
+        "gene_id\t" + "\t".join(samples) + "\n"
+        + "".join(g + "\t" + "\t".join(f"{v:g}" for v in row) + "\n" for g, row in zip(genes, counts, strict=True))
+    )  # fmt: skip
+    (tmp_path / "len.tsv").write_text(
+        "".join(f"{g}\t{L:g}\n" for g, L in zip(genes, lengths, strict=True))
+    )
+    original = expression.CountMatrix.chunks
+
+    def small_chunks(self, extra, *, samples_per_chunk=50, skip=()):  # type: ignore[no-untyped-def]
+        return original(self, extra, samples_per_chunk=4, skip=skip)
+
+    monkeypatch.setattr(expression.CountMatrix, "chunks", small_chunks)
+    start = _versions(catalog).get("expression", -1)
+    _ingest(catalog, tmp_path / "m.tsv", "expression", lengths=str(tmp_path / "len.tsv"))
+    assert catalog.sql("select count(*) as n from expression")["n"][0] == 40 * 23
+    assert _versions(catalog)["expression"] == start + 1  # six chunks, one commit
+    got = catalog.sql("select sample_id, gene_id, count, tpm, fpkm, log2_tpm from expression")
+    for j, sample in enumerate(samples):
+        rows = got[got["sample_id"] == sample].set_index("gene_id").loc[genes]
+        rate = counts[:, j] / lengths
+        np.testing.assert_allclose(rows["count"], counts[:, j])
+        np.testing.assert_allclose(rows["tpm"], rate / rate.sum() * 1e6, rtol=1e-12)
+        np.testing.assert_allclose(
+            rows["fpkm"], counts[:, j] * 1e9 / (lengths * counts[:, j].sum()), rtol=1e-12
+        )
+        np.testing.assert_allclose(rows["log2_tpm"], np.log2(1 + rows["tpm"]), rtol=1e-12)
+    before = _versions(catalog)
+    _ingest(catalog, tmp_path / "m.tsv", "expression", lengths=str(tmp_path / "len.tsv"))
+    assert _versions(catalog) == before  # the same file again: nothing new
+
+
+def test_featurecounts_table_brings_its_own_lengths(catalog: Catalog, tmp_path: Path) -> None:
+    """featureCounts output: a '#' command line, Chr..Length annotation columns, then samples."""
+    path = tmp_path / "counts.txt"
+    path.write_text(
+        '# Program:featureCounts v2.0.1; Command:"featureCounts" "-a" "genes.gtf"\n'
+        "Geneid\tChr\tStart\tEnd\tStrand\tLength\tTCGA-AA-0001-01\tTCGA-AA-0002-01\n"
+        "G1\tchr1;chr1\t10;50\t40;90\t+;+\t1000\t10\t0\n"
+        "G2\tchr2\t100\t3099\t-\t3000\t30\t5\n"
+        "G3\tchr3\t1\t500\t+\t500\t1\t5\n"
+    )
+    _ingest(catalog, path, "expression")
+    got = catalog.sql("select sample_id, gene_id, length, tpm from expression order by 1, 2")
+    assert sorted(set(got["sample_id"])) == ["TCGA-AA-0001-01", "TCGA-AA-0002-01"]
+    assert got["length"].tolist() == [1000, 3000, 500] * 2
+    rate = np.array([10 / 1000, 30 / 3000, 1 / 500])
+    np.testing.assert_allclose(got["tpm"][:3], rate / rate.sum() * 1e6, rtol=1e-12)
+    no_lengths = tmp_path / "plain.tsv"
+    no_lengths.write_text("gene_id\tS1\nG1\t3\n")
+    with pytest.raises(InputError, match="needs gene lengths"):
+        _ingest(catalog, no_lengths, "expression")
+
+
+def test_entrez_and_symbol_columns_are_not_samples(catalog: Catalog, tmp_path: Path) -> None:
+    path = tmp_path / "counts.tsv"
+    path.write_text(
+        "gene_id\tEntrez_Gene_Id\tHugo_Symbol\tTCGA-AA-0001-01\n"
+        "G1\t7157\tTP53\t10\nG2\t672\tBRCA1\t30\n"
+    )
+    lengths = tmp_path / "lengths.tsv"
+    lengths.write_text("G1\t1000\nG2\t3000\n")
+    _ingest(catalog, path, "expression", lengths=str(lengths))
+    assert catalog.sql("select distinct sample_id from expression")["sample_id"].tolist() == [
+        "TCGA-AA-0001-01"
+    ]
