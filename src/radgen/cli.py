@@ -6,6 +6,7 @@ one line on stderr naming the file and the reason), 2 a usage error.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -39,11 +40,16 @@ features_app = typer.Typer(help="Compute radiomic features.", no_args_is_help=Tr
 datasets_app = typer.Typer(help="Publish, list and pull versioned datasets.", no_args_is_help=True)
 catalog_app = typer.Typer(help="Maintain the catalog index.", no_args_is_help=True)
 tables_app = typer.Typer(help="List tables and their versions.", no_args_is_help=True)
+cluster_app = typer.Typer(
+    help="Start or stop a local Dask scheduler and workers in the background.",
+    no_args_is_help=True,
+)
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(features_app, name="features")
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(tables_app, name="tables")
+app.add_typer(cluster_app, name="cluster")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -148,6 +154,8 @@ def _cluster_run(
         dask_client(scheduler) as client,
         _progress(show) as progress,
     ):
+        if show and client.dashboard_link:
+            err.print(f"Dask dashboard: {client.dashboard_link}", highlight=False)
         yield run, client, progress
 
 
@@ -491,6 +499,14 @@ def harmonize(
         str | None, typer.Option("--name", help="Output table (default: TABLE_harmonized).")
     ] = None,
     catalog: CatalogOpt = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            envvar="RADGEN_SCHEDULER",
+            help="Dask scheduler address: fit there (default: in this process, it is one task).",
+        ),
+    ] = None,
     allow_warnings: AllowWarningsOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -503,10 +519,16 @@ def harmonize(
         "ref_batch": ref_batch, "method": str(method), "name": name,
     }  # fmt: skip
     cat = _catalog(catalog)
-    with cat.run("harmonize", params, allow_warnings=allow_warnings) as run:
+    with contextlib.ExitStack() as stack:
+        run = stack.enter_context(cat.run("harmonize", params, allow_warnings=allow_warnings))
+        client = None
+        if scheduler:
+            from radgen.platform.cluster import dask_client
+
+            client = stack.enter_context(dask_client(scheduler))
         report = harmonize_table(
             run, table=table, version=version, batch_column=batch, covariates=cov, join_sql=join,
-            ref_batch=ref_batch, method=str(method), name=name,
+            ref_batch=ref_batch, method=str(method), name=name, client=client,
         )  # fmt: skip
 
     def human() -> None:
@@ -723,6 +745,62 @@ def validate(
     if failed:
         names = ", ".join(f"{r.suite}:{r.target}" for r in failed)
         raise RadgenError("validate", f"{len(failed)} suite(s) failed: {names}")
+
+
+@cluster_app.command("up")
+def cluster_up_cmd(
+    workers: Annotated[int, typer.Option("--workers", "-n", help="Worker processes.")] = 2,
+    threads: Annotated[int, typer.Option("--threads", help="Threads per worker.")] = 1,
+    memory_limit: Annotated[
+        str, typer.Option("--memory-limit", help="Per worker, e.g. 4GiB (default: share RAM).")
+    ] = "auto",
+    as_json: JsonOpt = False,
+) -> None:
+    """Start `dask scheduler` and workers on 127.0.0.1 as background processes."""
+    from radgen.platform.cluster import cluster_up
+
+    info = cluster_up(workers, threads=threads, memory_limit=memory_limit)
+
+    def human() -> None:
+        out.print(f"Dask scheduler {info.address} with {info.workers} worker(s)")
+        out.print(f"  dashboard: {info.dashboard}")
+        out.print(f"  logs: {info.state}")
+        out.print(f"  use it:   export RADGEN_SCHEDULER={info.address}")
+        out.print("  stop it:  radgen cluster down")
+
+    _emit(info.to_json(), as_json, human)
+
+
+@cluster_app.command("down")
+def cluster_down_cmd(as_json: JsonOpt = False) -> None:
+    """Stop the scheduler and workers started by `radgen cluster up`."""
+    from radgen.platform.cluster import cluster_down
+
+    stopped = cluster_down()
+    _emit(
+        {"stopped": stopped.to_json() if stopped else None},
+        as_json,
+        lambda: out.print(
+            f"stopped {stopped.address} and its workers" if stopped else "no cluster was running"
+        ),
+    )
+
+
+@cluster_app.command("status")
+def cluster_status_cmd(as_json: JsonOpt = False) -> None:
+    """Show the cluster started by `radgen cluster up`, if it is running."""
+    from radgen.platform.cluster import cluster_status
+
+    info = cluster_status()
+    _emit(
+        {"running": info.to_json() if info else None},
+        as_json,
+        lambda: out.print(
+            f"{info.address}: {info.workers} worker(s), dashboard {info.dashboard}"
+            if info
+            else "no cluster running (start one with: radgen cluster up)"
+        ),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -69,7 +69,10 @@ def _run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def services() -> dict[str, Any]:
     assert COMPOSE.is_file(), f"{COMPOSE} is missing"
-    spec = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+    # the file as Compose resolves it (anchors merged, ${VAR:-default} filled in)
+    resolved = _run([*_compose_command(), "-f", str(COMPOSE), "--profile", "job", "config"])
+    assert resolved.returncode == 0, resolved.stderr
+    spec = yaml.safe_load(resolved.stdout)
     assert isinstance(spec, dict), f"{COMPOSE} is not a YAML mapping"
     found = spec.get("services")
     assert isinstance(found, dict), f"{COMPOSE} has no services mapping"
@@ -171,3 +174,18 @@ def test_worker_and_job_point_at_the_scheduler_service(services: dict[str, Any])
         assert address.hostname == "scheduler", f"{name} points at {address.hostname}"
         assert address.hostname in services
         assert address.port == port, f"{name} uses port {address.port}, scheduler listens on {port}"
+
+
+def test_long_running_services_have_health_checks(services: dict[str, Any]) -> None:
+    for name in ("scheduler", "worker", "minio"):
+        check = services[name].get("healthcheck", {}).get("test")
+        assert check, f"{name} has no healthcheck"
+    for name in ("scheduler", "worker"):
+        # the Dask HTTP server answers /health without bokeh: the check must hit its port
+        check = " ".join(services[name]["healthcheck"]["test"])
+        port = _option(_argv(services[name], "command"), "--dashboard-address")
+        assert port is not None, f"{name} has no --dashboard-address for /health"
+        assert f"localhost{port}/health" in check, f"{name}: {check}"
+    waits = services["radgen"]["depends_on"]
+    assert waits["scheduler"]["condition"] == "service_healthy"
+    assert waits["worker"]["condition"] == "service_healthy"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,9 @@ from radgen.platform import tables
 from radgen.platform.runs import LineageInput, Run
 from radgen.schemas.features import feature_of_column
 from radgen.schemas.tables import FEATURE_TABLE_BASE, FEATURE_TABLE_TAIL
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 __all__ = ["METHODS", "HarmonizeReport", "harmonize_table", "load_combat"]
 
@@ -149,6 +152,41 @@ def _moment_params(values: pd.DataFrame, batch: pd.Series, g: pd.Series | None) 
     return pd.DataFrame(rows)
 
 
+def _fit(
+    values: pd.DataFrame,
+    batch: pd.Series,
+    cov: pd.DataFrame | None,
+    method: str,
+    ref_batch: str | None,
+    covariates: list[str],
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Fit and apply one harmonization method (runs in-process or as one Dask task)."""
+    if method == "moment-matching":
+        if ref_batch is None:
+            raise ConfigError("--ref-batch", "moment matching needs the target batch (--ref-batch)")
+        g = cov.iloc[:, 0] if cov is not None else None
+        if cov is not None and cov.shape[1] > 1:
+            raise ConfigError("--covariates", "moment matching preserves one genotype column")
+        harmonized = moment_match(values, batch, g, target=ref_batch)
+        param_rows = _moment_params(values, batch, g)
+        spec: dict[str, Any] = {
+            "method": method,
+            "target": ref_batch,
+            "genotype": covariates[:1],
+        }
+    else:
+        model = ComBat(
+            parametric=method != "combat-nonparametric",
+            eb=method != "combat-location-scale",
+            ref_batch=ref_batch,
+        )
+        harmonized = model.fit_transform(values, batch, cov)
+        assert model.params_ is not None
+        param_rows = model.params_.to_frame()
+        spec = model.params_.spec()
+    return harmonized, param_rows, spec
+
+
 def harmonize_table(
     run: Run,
     *,
@@ -160,6 +198,7 @@ def harmonize_table(
     ref_batch: str | None = None,
     method: str = "combat",
     name: str | None = None,
+    client: Client | None = None,
 ) -> HarmonizeReport:
     """Harmonize the feature columns of a table version; see the module docstring.
 
@@ -183,6 +222,9 @@ def harmonize_table(
         One of :data:`METHODS`.
     name : str, optional
         Output table; default ``<table>_harmonized``.
+    client : distributed.Client, optional
+        Run the fit as one task on this cluster (the coordinating process reads the table,
+        validates and commits); in-process when None.
 
     Returns
     -------
@@ -230,32 +272,12 @@ def harmonize_table(
     values = frame[features].astype(float)
     batch = frame[batch_column].astype(str)
     cov = frame[covariates] if covariates else None
+    fit_args = (values, batch, cov, method, ref_batch, covariates)
     try:
-        if method == "moment-matching":
-            if ref_batch is None:
-                raise ConfigError(
-                    "--ref-batch", "moment matching needs the target batch (--ref-batch)"
-                )
-            g = cov.iloc[:, 0] if cov is not None else None
-            if cov is not None and cov.shape[1] > 1:
-                raise ConfigError("--covariates", "moment matching preserves one genotype column")
-            harmonized = moment_match(values, batch, g, target=ref_batch)
-            param_rows = _moment_params(values, batch, g)
-            spec: dict[str, Any] = {
-                "method": method,
-                "target": ref_batch,
-                "genotype": covariates[:1],
-            }
+        if client is not None:  # one task: EB priors pool every feature, so the fit is one piece
+            harmonized, param_rows, spec = client.submit(_fit, *fit_args, pure=False).result()
         else:
-            model = ComBat(
-                parametric=method != "combat-nonparametric",
-                eb=method != "combat-location-scale",
-                ref_batch=ref_batch,
-            )
-            harmonized = model.fit_transform(values, batch, cov)
-            assert model.params_ is not None
-            param_rows = model.params_.to_frame()
-            spec = model.params_.spec()
+            harmonized, param_rows, spec = _fit(*fit_args)
     except ValueError as err:
         raise InputError(f"{table}@{source_version}", str(err)) from err
 
