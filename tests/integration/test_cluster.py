@@ -38,7 +38,9 @@ imageType:
 featureClass:
   firstorder:
 """
-COVARIATES = "select patient_id as subject_id, mutated as tp53 from gene_mutation where gene = 'TP53'"
+COVARIATES = (
+    "select patient_id as subject_id, mutated as tp53 from gene_mutation where gene = 'TP53'"
+)
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -201,7 +203,7 @@ def test_a_worker_killed_mid_run_does_not_change_the_result(
                 killed_while_busy = True
                 break
             time.sleep(0.02)
-    stdout, stderr = command.communicate(timeout=600)
+    _, stderr = command.communicate(timeout=600)
     assert killed_while_busy, "the features run ended before w1 took a task"
     assert command.returncode == 0, stderr
     assert processes.procs["w1"].wait(timeout=30) == -signal.SIGKILL
