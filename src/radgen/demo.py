@@ -432,6 +432,7 @@ def generate_cohort(
     shape: tuple[int, int, int] = (32, 128, 128),
     sd_wildtype: float = 12.0,
     sd_mutant: float = 40.0,
+    radius_mm: tuple[float, float] = (10.0, 14.0),
 ) -> CohortTruth:
     """Write a synthetic cohort (DICOM, NIfTI masks, omics) under `out_dir`.
 
@@ -448,6 +449,8 @@ def generate_cohort(
         Volume shape (z, y, x).
     sd_wildtype, sd_mutant : float
         Tumour intensity SD (HU) of TP53 wild-type and mutated patients (the planted effect).
+    radius_mm : tuple of float
+        Range of the spherical tumours' radii (drawn uniformly per patient).
 
     Returns
     -------
@@ -470,7 +473,7 @@ def generate_cohort(
                 "age": int(rng.integers(45, 85)),
                 "sex": str(rng.choice(["F", "M"])),
                 "stage": str(rng.choice(["I", "II", "III", "IV"])),
-                "radius_mm": float(rng.uniform(10.0, 14.0)),
+                "radius_mm": float(rng.uniform(*radius_mm)),
             }
         )
     for p in patients:
