@@ -154,7 +154,8 @@ def _cluster_run(
         dask_client(scheduler) as client,
         _progress(show) as progress,
     ):
-        if show and client.dashboard_link:
+        if show and err.is_terminal and client.dashboard_link:
+            # interactive only: piped stderr keeps the one-line-error contract
             err.print(f"Dask dashboard: {client.dashboard_link}", highlight=False)
         yield run, client, progress
 

@@ -11,8 +11,14 @@ Examples
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +26,13 @@ import numpy.typing as npt
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-__all__ = ["assert_features_close", "image_and_mask", "spacings"]
+__all__ = [
+    "DaskProcesses",
+    "assert_features_close",
+    "image_and_mask",
+    "process_env",
+    "spacings",
+]
 
 
 def spacings() -> st.SearchStrategy[tuple[float, float, float]]:
@@ -77,3 +89,66 @@ def assert_features_close(
             problems.append(f"{key}: {a!r} != {e!r}")
     if problems:
         raise AssertionError("features differ: " + "; ".join(problems))
+
+
+# --- real Dask processes (integration tests of cluster behaviour) ---
+
+_BIN = Path(sys.executable).parent
+
+
+def process_env(**extra: str) -> dict[str, str]:
+    """The current environment minus ``RADGEN_SCHEDULER`` (tests choose), plus `extra`."""
+    env = {**os.environ, "GX_ANALYTICS_ENABLED": "False", **extra}
+    env.pop("RADGEN_SCHEDULER", None)
+    return env
+
+
+class DaskProcesses:
+    """``dask scheduler`` and ``dask worker`` processes on 127.0.0.1, each killable on its own."""
+
+    def __init__(self, folder: Path, env: Mapping[str, str] | None = None) -> None:
+        self.env = dict(env or process_env())
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        info = folder / "scheduler.json"
+        self.procs["scheduler"] = self._spawn(
+            ["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+             "--scheduler-file", str(info)]
+        )  # fmt: skip
+        deadline = time.time() + 60
+        while not (info.exists() and info.stat().st_size):
+            assert self.procs["scheduler"].poll() is None, "the scheduler exited"
+            assert time.time() < deadline, "the scheduler did not start"
+            time.sleep(0.2)
+        self.address: str = json.loads(info.read_text())["address"]
+
+    def _spawn(self, args: list[str]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [str(_BIN / "dask"), *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=self.env,
+            start_new_session=True,
+        )
+
+    def add_workers(self, *names: str) -> None:
+        """One single-threaded worker process per name, without a nanny (SIGKILL removes it)."""
+        for name in names:
+            self.procs[name] = self._spawn(
+                ["worker", self.address, "--name", name, "--nthreads", "1", "--no-nanny",
+                 "--no-dashboard", "--host", "127.0.0.1"]
+            )  # fmt: skip
+        from distributed import Client
+
+        with Client(self.address, timeout="30s") as client:
+            client.wait_for_workers(len(self.procs) - 1, timeout=60)
+
+    def close(self) -> None:
+        """Terminate every process (SIGKILL after 30 s)."""
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()

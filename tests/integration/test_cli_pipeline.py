@@ -12,10 +12,7 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -24,6 +21,7 @@ import pydicom
 import pytest
 
 from radgen.demo import generate_cohort
+from radgen.testing import DaskProcesses
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -316,66 +314,8 @@ def test_catalog_rebuild_and_validate(pipeline: Pipeline) -> None:
     assert len({r["run_id"] for r in trace["suite"]["results"]}) >= 3  # at commit + two re-checks
 
 
-def _wait_for(path: Path, seconds: float = 60) -> dict[str, Any]:
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if path.exists() and path.stat().st_size > 0:
-            try:
-                return json.loads(path.read_text())
-            except json.JSONDecodeError:
-                pass
-        time.sleep(0.2)
-    raise AssertionError(f"{path} did not appear")
-
-
-@pytest.fixture
-def dask_cluster(tmp_path: Path) -> Iterator[str]:
-    info = tmp_path / "scheduler.json"
-    dask = str(BIN / "dask")
-    scheduler = subprocess.Popen(
-        [
-            dask,
-            "scheduler",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--no-dashboard",
-            "--scheduler-file",
-            str(info),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    worker = None
-    try:
-        address = _wait_for(info)["address"]
-        worker = subprocess.Popen(
-            [
-                dask,
-                "worker",
-                address,
-                "--nworkers",
-                "1",
-                "--nthreads",
-                "2",
-                "--no-dashboard",
-                "--host",
-                "127.0.0.1",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        yield address
-    finally:
-        for proc in (worker, scheduler):
-            if proc is not None:
-                proc.terminate()
-                proc.wait(timeout=30)
-
-
 def test_features_on_a_real_dask_cluster_equal_the_local_run(
-    pipeline: Pipeline, dask_cluster: str
+    pipeline: Pipeline, dask_processes: DaskProcesses
 ) -> None:
     radgen(
         "features",
@@ -385,7 +325,7 @@ def test_features_on_a_real_dask_cluster_equal_the_local_run(
         "--name",
         "cluster",
         "--scheduler",
-        dask_cluster,
+        dask_processes.address,
         catalog=pipeline.catalog,
     )
     local = pipeline.sql("select * exclude (run_id) from features_radiomics order by roi_id")

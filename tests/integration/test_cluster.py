@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ from distributed import Client
 
 import radgen
 from radgen.demo import generate_cohort
+from radgen.testing import DaskProcesses, process_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -43,18 +43,12 @@ COVARIATES = (
 )
 
 
-def _env(**extra: str) -> dict[str, str]:
-    env = {**os.environ, "GX_ANALYTICS_ENABLED": "False", **extra}
-    env.pop("RADGEN_SCHEDULER", None)
-    return env
-
-
 def radgen_cli(*args: str, env: dict[str, str] | None = None) -> str:
     done = subprocess.run(
         [str(BIN / "radgen"), *args],
         capture_output=True,
         text=True,
-        env=env or _env(),
+        env=env or process_env(),
         timeout=600,
         check=False,
     )
@@ -83,63 +77,6 @@ def _content(catalog: Path, table: str, order: str) -> pd.DataFrame:
     return frame.drop(columns=drop).reset_index(drop=True)
 
 
-class Processes:
-    """A scheduler and named single-worker processes, each killable on its own."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        info = folder / "scheduler.json"
-        self.procs["scheduler"] = self._spawn(
-            ["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-             "--scheduler-file", str(info)]
-        )  # fmt: skip
-        deadline = time.time() + 60
-        while not (info.exists() and info.stat().st_size):
-            assert time.time() < deadline, "the scheduler did not start"
-            time.sleep(0.2)
-        self.address: str = json.loads(info.read_text())["address"]
-
-    def _spawn(self, args: list[str]) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [str(BIN / "dask"), *args],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=_env(),
-            start_new_session=True,
-        )
-
-    def add_worker(self, name: str) -> None:
-        # no nanny: the process is the worker, so SIGKILL really removes it
-        self.procs[name] = self._spawn(
-            ["worker", self.address, "--name", name, "--nthreads", "1", "--no-nanny",
-             "--no-dashboard", "--host", "127.0.0.1"]
-        )  # fmt: skip
-
-    def close(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
-@pytest.fixture
-def processes(tmp_path: Path) -> Iterator[Processes]:
-    procs = Processes(tmp_path)
-    try:
-        procs.add_worker("w1")
-        procs.add_worker("w2")
-        with Client(procs.address, timeout="30s") as client:
-            client.wait_for_workers(2, timeout=60)
-        yield procs
-    finally:
-        procs.close()
-
-
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("cluster")
@@ -150,11 +87,11 @@ def cohort(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def test_pipeline_on_scheduler_and_two_workers_equals_the_local_run(
-    cohort: tuple[Path, Path], processes: Processes, tmp_path: Path
+    cohort: tuple[Path, Path], dask_processes: DaskProcesses, tmp_path: Path
 ) -> None:
     folder, config = cohort
     _pipeline(folder, tmp_path / "local", config, [])
-    _pipeline(folder, tmp_path / "remote", config, ["--scheduler", processes.address])
+    _pipeline(folder, tmp_path / "remote", config, ["--scheduler", dask_processes.address])
     for table, order in [
         ("series", "series_uid"),
         ("rois", "roi_id"),
@@ -174,7 +111,7 @@ def test_pipeline_on_scheduler_and_two_workers_equals_the_local_run(
 
 
 def test_a_worker_killed_mid_run_does_not_change_the_result(
-    processes: Processes, tmp_path: Path
+    dask_processes: DaskProcesses, tmp_path: Path
 ) -> None:
     cohort_dir = tmp_path / "cohort"
     generate_cohort(cohort_dir, n_patients=8, seed=5, shape=(48, 192, 192))
@@ -189,24 +126,24 @@ def test_a_worker_killed_mid_run_does_not_change_the_result(
 
     command = subprocess.Popen(
         [str(BIN / "radgen"), "features", "compute", "--config", str(config),
-         "--scheduler", processes.address, "--catalog", str(tmp_path / "remote")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+         "--scheduler", dask_processes.address, "--catalog", str(tmp_path / "remote")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=process_env(),
     )  # fmt: skip
     killed_while_busy = False
-    with Client(processes.address, timeout="30s") as client:
+    with Client(dask_processes.address, timeout="30s") as client:
         deadline = time.time() + 300
         while command.poll() is None and time.time() < deadline:
             names = {a: w["name"] for a, w in client.scheduler_info()["workers"].items()}
             busy = [names.get(a) for a, keys in client.processing().items() if keys]
             if "w1" in busy:
-                os.kill(processes.procs["w1"].pid, signal.SIGKILL)
+                os.kill(dask_processes.procs["w1"].pid, signal.SIGKILL)
                 killed_while_busy = True
                 break
             time.sleep(0.02)
     _, stderr = command.communicate(timeout=600)
     assert killed_while_busy, "the features run ended before w1 took a task"
     assert command.returncode == 0, stderr
-    assert processes.procs["w1"].wait(timeout=30) == -signal.SIGKILL
+    assert dask_processes.procs["w1"].wait(timeout=30) == -signal.SIGKILL
     local = _content(tmp_path / "local", "features_radiomics", "roi_id")
     remote = _content(tmp_path / "remote", "features_radiomics", "roi_id")
     assert len(local) == 8
@@ -214,7 +151,7 @@ def test_a_worker_killed_mid_run_does_not_change_the_result(
 
 
 def test_cluster_up_then_a_command_uses_it_then_down(tmp_path: Path) -> None:
-    env = _env(RADGEN_HOME=str(tmp_path / "home"))
+    env = process_env(RADGEN_HOME=str(tmp_path / "home"))
     info = json.loads(radgen_cli("cluster", "up", "--workers", "2", "--json", env=env))
     try:
         assert info["address"].startswith("tcp://127.0.0.1:")

@@ -12,7 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
+import pandas as pd
 import pytest
+
+import radgen
+from radgen.testing import DaskProcesses
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -72,9 +76,31 @@ def _radgen(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedP
     return done
 
 
-def test_demo_pipeline_on_s3(s3_env: dict[str, str], tmp_path: Path) -> None:
+def test_demo_pipeline_on_s3(
+    s3_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo with real scheduler and worker processes that reach the bucket themselves."""
     root = "s3://radgen/catalog"
-    _radgen(s3_env, tmp_path, "demo", "--patients", "2", "--catalog", root)
+    cluster = DaskProcesses(tmp_path, env={**s3_env, "RADGEN_CACHE": str(tmp_path / "wcache")})
+    try:
+        cluster.add_workers("w1", "w2")
+        _radgen(
+            s3_env, tmp_path, "demo", "--patients", "2", "--catalog", root,
+            "--scheduler", cluster.address,
+        )  # fmt: skip
+    finally:
+        cluster.close()
+    # the same demo on local disk with the default LocalCluster gives the same features
+    _radgen(s3_env, tmp_path, "demo", "--patients", "2", "--catalog", str(tmp_path / "local"))
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_ENDPOINT_URL"):
+        monkeypatch.setenv(key, s3_env[key])
+    monkeypatch.setenv("RADGEN_CACHE", str(tmp_path / "cache"))
+    for table, query in [
+        ("features_radiomics", "select * exclude (run_id) from features_radiomics order by roi_id"),
+        ("series", "select * exclude (run_id, ingested_at) from series order by series_uid"),
+    ]:
+        on_s3, local = (radgen.open_catalog(r).sql(query) for r in (root, str(tmp_path / "local")))
+        pd.testing.assert_frame_equal(on_s3, local, check_exact=True, obj=table)
     client = boto3.client(
         "s3",
         endpoint_url=s3_env["AWS_ENDPOINT_URL"],
