@@ -695,6 +695,14 @@ def validate(
         Path | None, typer.Option("--report", help="Write a static HTML report into this folder.")
     ] = None,
     catalog: CatalogOpt = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            envvar="RADGEN_SCHEDULER",
+            help="Dask scheduler for the image checks (default: threads in this process).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the data-quality suites on stored data, record the results, optionally write a report."""
@@ -703,7 +711,12 @@ def validate(
 
     cat = _catalog(catalog)
     params = {"stages": stage or "all", "table": table, "version": version}
-    with cat.run("validate", params) as run:
+    with contextlib.ExitStack() as stack:
+        run = stack.enter_context(cat.run("validate", params))
+        if scheduler:  # the chunked image statistics then run on the cluster's workers
+            from radgen.platform.cluster import dask_client
+
+            stack.enter_context(dask_client(scheduler))
         results = validate_catalog(
             run, stage, table=table, version=version, say=lambda line: err.print(line)
         )

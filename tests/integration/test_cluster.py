@@ -102,6 +102,14 @@ def test_pipeline_on_scheduler_and_two_workers_equals_the_local_run(
         remote = _content(tmp_path / "remote", table, order)
         assert len(local) > 0, table
         pd.testing.assert_frame_equal(local, remote, check_exact=True, obj=table)
+    checked = json.loads(
+        radgen_cli(
+            "validate", "--stage", "images", "--json", "--scheduler", dask_processes.address,
+            "--catalog", str(tmp_path / "remote"),
+        )
+    )  # fmt: skip
+    assert [r["status"] for r in checked["suites"]] == ["passed"]
+    assert checked["suites"][0]["rows"] == 6  # one statistics row per series, from the workers
     # the same voxels: the image arrays written by the workers are identical
     local_cat, remote_cat = (radgen.open_catalog(str(tmp_path / n)) for n in ("local", "remote"))
     for uid in local_cat.sql("select series_uid from series")["series_uid"]:
