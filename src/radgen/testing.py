@@ -143,12 +143,14 @@ class DaskProcesses:
             client.wait_for_workers(len(self.procs) - 1, timeout=60)
 
     def close(self) -> None:
-        """Terminate every process (SIGKILL after 30 s)."""
-        for proc in self.procs.values():
+        """Stop the workers, then the scheduler (SIGTERM; SIGKILL after 10 s each)."""
+        order = [n for n in self.procs if n != "scheduler"] + ["scheduler"]
+        for name in order:
+            proc = self.procs[name]
             if proc.poll() is None:
                 proc.terminate()
-        for proc in self.procs.values():
             try:
-                proc.wait(timeout=30)
+                proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait(timeout=10)
