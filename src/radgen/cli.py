@@ -610,6 +610,44 @@ def datasets_pull_cmd(
     )
 
 
+@datasets_app.command("diff")
+def datasets_diff_cmd(
+    old: Annotated[str, typer.Argument(help="NAME@A, the older version.")],
+    new: Annotated[str, typer.Argument(help="NAME@B, the newer version.")],
+    key: Annotated[
+        str | None,
+        typer.Option(
+            "--key", help="Comma-separated key columns (default: roi_id, sample_id+gene, ...)."
+        ),
+    ] = None,
+    catalog: CatalogOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rows added, removed and changed (by key) between two dataset versions, and which columns changed."""
+    from radgen.platform.dataset_diff import diff_datasets
+    from radgen.platform.datasets import parse_ref
+
+    keys = [k.strip() for k in key.split(",") if k.strip()] if key else None
+    result = diff_datasets(_catalog(catalog).root, parse_ref(old), parse_ref(new), keys=keys)
+
+    def human() -> None:
+        out.print(
+            f"{result['old']} -> {result['new']} by ({', '.join(result['keys'])}): "
+            f"+{result['added']} added, -{result['removed']} removed, "
+            f"~{result['changed']} changed, {result['unchanged']} unchanged"
+        )
+        for column, n in result["changed_columns"].items():
+            out.print(f"  {column}: {n} row(s) differ")
+        for what in ("columns_added", "columns_removed"):
+            if result[what]:
+                out.print(f"  {what.replace('_', ' ')}: {', '.join(result[what])}")
+        for what, listed in result["examples"].items():
+            if listed:
+                out.print(f"  e.g. {what}: {', '.join(map(str, listed))}")
+
+    _emit(result, as_json, human)
+
+
 @tables_app.command("list")
 def tables_list_cmd(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
     """List tables with their current version and row count."""
