@@ -99,7 +99,9 @@ def diff_datasets(
             ).fetchall()[0]
             if dupes:
                 raise ConfigError(
-                    label, f"key ({', '.join(key)}) repeats {dupes} time(s) in {table}"
+                    label,
+                    f"key ({', '.join(key)}) is NULL or repeats in {dupes} row(s) of {table}; "
+                    "choose unique key columns with --key",
                 )
         on = " and ".join(f"a.{_quote(c)} is not distinct from b.{_quote(c)}" for c in key)
         differs = {c: f"a.{_quote(c)} is distinct from b.{_quote(c)}" for c in values}
