@@ -668,20 +668,39 @@ def tables_history_cmd(
 
 @app.command()
 def lineage(
-    ref: Annotated[str, typer.Argument(help="TABLE or TABLE@VERSION.")],
+    ref: Annotated[str, typer.Argument(help="TABLE[@VERSION] or DATASET[@VERSION].")],
     show_all: Annotated[
         bool, typer.Option("--all", help="List every input, not the first 10 of each kind.")
     ] = False,
     catalog: CatalogOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show where a table version came from: run, code version, parameters, inputs."""
+    """Show where a table or dataset version came from (run, code, parameters, inputs) and its users."""
     name, _, version = ref.partition("@")
     if version and not version.isdigit():
         raise typer.BadParameter("VERSION must be a whole number", param_hint="REF")
     trace = _catalog(catalog).lineage(name, int(version) if version else None)
 
+    def human_dataset() -> None:
+        out.print(f"[bold]dataset {trace['dataset']}[/] ({trace['n_rows']} rows)")
+        out.print(f"  sql: {trace['sql']}")
+        out.print(f"  manifest sha256 {trace['manifest_sha256']}")
+        out.print(f"  run {trace['run_id']}, code version {trace['code_version']}")
+        out.print(
+            "  pinned tables: " + ", ".join(f"{t['table']}@{t['version']}" for t in trace["tables"])
+        )
+        for table in trace["tables"]:
+            run = table["run"]
+            n_inputs = sum(len(v) for v in table["inputs"].values())
+            out.print(
+                f"    {table['table']}@{table['version']}: {run.get('command')} run {run.get('run_id')}, "
+                f"{n_inputs} input(s) ({', '.join(sorted(table['inputs'])) or 'none'})"
+            )
+
     def human() -> None:
+        if "dataset" in trace:
+            human_dataset()
+            return
         run = trace["run"]
         out.print(
             f"[bold]{trace['table']}@{trace['version']}[/] (current {trace['current_version']})"
@@ -707,6 +726,11 @@ def lineage(
                 )
             if not show_all and len(items) > 10:
                 out.print(f"    … {len(items) - 10} more (--all)")
+        used = trace.get("used_by", {})
+        if used.get("datasets") or used.get("tables"):
+            out.print(
+                "  used by: " + ", ".join([*used.get("datasets", []), *used.get("tables", [])])
+            )
 
     _emit(trace, as_json, human)
 

@@ -237,7 +237,16 @@ class Catalog:
         return datasets.list_datasets(self.root)
 
     def lineage(self, name: str, version: int | None = None) -> dict[str, Any]:
-        """Run, code version, parameters, suite and inputs of a table version."""
+        """Where a table version came from and who uses it; for a dataset, each pinned table's.
+
+        `name` is looked up as a table first, then as a published dataset.
+        """
+        try:
+            is_table = tables.table_exists(self.root, name)
+        except CatalogError:  # not even a valid table name (dataset names allow '-' and '.')
+            is_table = False
+        if not is_table and name in set(self.list_datasets()["name"]):
+            return lineage.trace_dataset(self.root, name, version)
         return lineage.trace(self.root, name, version)
 
     def history(self, name: str) -> pd.DataFrame:

@@ -35,6 +35,7 @@ from radgen.platform.storage import Root
 __all__ = [
     "DATASET_NAME",
     "DatasetRef",
+    "dataset_manifest",
     "list_datasets",
     "parse_ref",
     "publish_dataset",
@@ -361,6 +362,13 @@ def read_dataset(root: Root, ref: DatasetRef) -> pa.Table:
     base = f"{DATASETS_DIR}/{ref.name}/{version}"
     parts = [pq.read_table(io.BytesIO(_verified_bytes(root, base, e))) for e in manifest["files"]]
     return pa.concat_tables(parts) if parts else pa.table({})
+
+
+def dataset_manifest(root: Root, ref: DatasetRef) -> tuple[dict[str, Any], str]:
+    """The manifest of a dataset version and its SHA-256 (checked against the ``datasets`` row)."""
+    version = _resolve(root, ref)
+    manifest, raw = _manifest(root, ref.name, version)
+    return manifest, hashlib.sha256(raw).hexdigest()
 
 
 def dataset_files(root: Root, ref: DatasetRef) -> Sequence[str]:

@@ -46,7 +46,8 @@ def trace(root: Root, name: str, version: int | None = None) -> dict[str, Any]:
         ``table``, ``version``, ``run`` (id, command, status, code version, parameter hash,
         parameters), ``suite`` (status recorded with the commit and the failed checks of that
         run), ``annotations`` (other commit metadata, e.g. the harmonization method) and
-        ``inputs`` grouped by kind (each a list of ``{"id", "sha256"}``).
+        ``inputs`` grouped by kind (each a list of ``{"id", "sha256"}``) and ``used_by``
+        (see :func:`downstream`).
     """
     current = tables.table_version(root, name)
     version = current if version is None else version
@@ -103,9 +104,65 @@ def trace(root: Root, name: str, version: int | None = None) -> dict[str, Any]:
         "table": name,
         "version": version,
         "current_version": current,
+        "used_by": downstream(root, name, version),
         "committed_at": info.get("timestamp"),
         "run": run,
         "suite": {"status": info.get("suite"), "failed": failed, "results": checked},
         "annotations": {k: v for k, v in info.items() if k not in _DELTA_KEYS and k not in run},
         "inputs": dict(inputs),
+    }
+
+
+def downstream(root: Root, name: str, version: int) -> dict[str, list[str]]:
+    """Who uses version `version` of table `name`.
+
+    Returns
+    -------
+    dict
+        ``datasets``: ``NAME@VERSION`` of every published dataset that pinned this table
+        version; ``tables``: ``TABLE@VERSION`` of every table version computed from it.
+    """
+    pinned: list[str] = []
+    if tables.table_exists(root, "datasets"):
+        for rec in tables.read_table(root, "datasets").to_pylist():
+            if json.loads(rec["table_versions"] or "{}").get(name) == version:
+                pinned.append(f"{rec['name']}@{rec['version']}")
+    derived: list[str] = []
+    if tables.table_exists(root, "lineage"):
+        lin = tables.read_table(root, "lineage")
+        uses = lin.filter(
+            pc.and_(
+                pc.equal(lin["input_kind"], "table"), pc.equal(lin["input_id"], f"{name}@{version}")
+            )
+        )
+        derived = sorted(
+            {
+                f"{r['output_table']}@{r['output_version']}"
+                for r in uses.to_pylist()
+                if r["output_table"] != "datasets"  # the bookkeeping table: listed as datasets
+            }
+        )
+    return {"datasets": sorted(set(pinned)), "tables": derived}
+
+
+def trace_dataset(root: Root, name: str, version: int | None = None) -> dict[str, Any]:
+    """Lineage of a published dataset version: its query and the lineage of each pinned table.
+
+    Raises
+    ------
+    NotFoundError
+        No such dataset (version).
+    """
+    from radgen.platform.datasets import DatasetRef, dataset_manifest
+
+    manifest, manifest_sha = dataset_manifest(root, DatasetRef(name, version))
+    return {
+        "dataset": f"{manifest['name']}@{manifest['version']}",
+        "sql": manifest["sql"],
+        "manifest_sha256": manifest_sha,
+        "n_rows": manifest["n_rows"],
+        "run_id": manifest.get("run_id"),
+        "code_version": manifest.get("code_version"),
+        "suite": manifest.get("suite"),
+        "tables": [trace(root, t, int(v)) for t, v in sorted(manifest["table_versions"].items())],
     }
