@@ -666,6 +666,49 @@ def tables_history_cmd(
     _emit(_records(frame), as_json, lambda: out.print(_frame_table(frame, title=name)))
 
 
+@tables_app.command("vacuum")
+def tables_vacuum_cmd(
+    table: Annotated[
+        list[str] | None, typer.Option("--table", help="Table(s) to vacuum (default: all).")
+    ] = None,
+    retention_hours: Annotated[
+        int,
+        typer.Option(
+            "--retention-hours",
+            help="Keep files unreferenced for less than this (default: a week).",
+        ),
+    ] = 168,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would be removed; remove nothing.")
+    ] = False,
+    catalog: CatalogOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete old table files; versions pinned by published datasets are always kept."""
+    from radgen.platform.retention import vacuum
+
+    cat = _catalog(catalog)
+    params = {"tables": table or "all", "retention_hours": retention_hours, "dry_run": dry_run}
+    with cat.run("tables vacuum", params) as run:
+        report = vacuum(run, retention_hours=retention_hours, names=table, dry_run=dry_run)
+
+    def human() -> None:
+        verb = "would remove" if dry_run else "removed"
+        for entry in report:
+            kept = entry["kept_versions"]
+            note = (
+                f" (kept versions {', '.join(map(str, kept))}: pinned by datasets)" if kept else ""
+            )
+            if entry["removed"] or kept:
+                out.print(f"{entry['table']}: {verb} {len(entry['removed'])} file(s){note}")
+                for path in entry["removed"]:
+                    out.print(f"  {path}")
+        total = sum(len(e["removed"]) for e in report)
+        out.print(f"{verb} {total} file(s) in {len(report)} table(s)")
+
+    _emit(report, as_json, human)
+
+
 @app.command()
 def lineage(
     ref: Annotated[str, typer.Argument(help="TABLE[@VERSION] or DATASET[@VERSION].")],

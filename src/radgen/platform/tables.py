@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
-from radgen.errors import CatalogError, InputError, NotFoundError
+from radgen.errors import CatalogError, ConfigError, InputError, NotFoundError
 from radgen.platform.storage import Root
 from radgen.schemas.tables import schema_for
 
@@ -34,6 +34,7 @@ __all__ = [
     "table_rows",
     "table_schema",
     "table_version",
+    "vacuum_table",
     "write_batches",
     "write_table",
 ]
@@ -360,3 +361,54 @@ def table_schema(root: Root, name: str, version: int | None = None) -> pa.Schema
 def table_history(root: Root, name: str) -> list[dict[str, Any]]:
     """Commit history of table `name`, newest first (Delta commit info + our metadata)."""
     return [dict(h) for h in _open(root, name).history()]
+
+
+def vacuum_table(
+    root: Root,
+    name: str,
+    *,
+    retention_hours: int,
+    keep_versions: Sequence[int] = (),
+    dry_run: bool = False,
+    metadata: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Delete the data files of table `name` that no kept version needs.
+
+    A file goes when the current version does not use it, no version in `keep_versions`
+    uses it, and it was removed from the table (or, for a file no commit ever referenced,
+    written) more than `retention_hours` ago. The current version and the kept versions stay
+    readable; other old versions may not be. A real (not dry) run adds two commits (VACUUM
+    START and END) with `metadata`; the content of the current version does not change.
+
+    Returns
+    -------
+    list of str
+        Names of the files removed (or that would be), in the table folder.
+
+    Raises
+    ------
+    ConfigError
+        Negative retention.
+    CatalogError
+        The Delta vacuum failed (nothing was removed, or the removal was partial and a rerun
+        completes it).
+    """
+    if retention_hours < 0:
+        raise ConfigError(name, f"retention must be >= 0 hours (got {retention_hours})")
+    table = _open(root, name)
+    present = set(root.listdir(TABLES_DIR, name))  # delta-rs also lists files already gone
+    try:
+        removed = table.vacuum(
+            retention_hours=int(retention_hours),
+            dry_run=dry_run,
+            enforce_retention_duration=False,
+            keep_versions=sorted(set(keep_versions)) or None,
+            full=True,  # also files no commit references (left by interrupted writes)
+            commit_properties=CommitProperties(custom_metadata=dict(metadata or {})),
+        )
+    except DeltaError as err:
+        raise CatalogError(name, f"vacuum failed: {err}") from err
+    # our tables are not partitioned: every data file sits in the table folder
+    return sorted(
+        n for n in {str(p).replace("\\", "/").rsplit("/", 1)[-1] for p in removed} if n in present
+    )
