@@ -44,7 +44,7 @@ def vacuum(
     Returns
     -------
     list of dict
-        Per table: ``table``, ``removed`` (file paths relative to the table folder),
+        Per table: ``table``, ``removed`` (names of files in the table folder),
         ``kept_versions`` (pinned by datasets) and ``dry_run``.
     """
     pins = pinned_versions(run)
