@@ -228,7 +228,13 @@ def publish_dataset(run: Run, name: str, sql: str, *, description: str = "") -> 
         if root.exists(final):
             root.remove(staging)
             raise CatalogError(f"{name}@{version}", "was published concurrently; publish again")
-        root.move((staging,), (final,))
+        try:  # rename onto a version another publisher just created fails: never overwrite it
+            root.move((staging,), (final,))
+        except OSError as err:
+            root.remove(staging)
+            raise CatalogError(
+                f"{name}@{version}", f"was published concurrently; publish again ({err.strerror})"
+            ) from err
     else:
         root.write_bytes(manifest_bytes, final, MANIFEST, overwrite=False)
     row = {

@@ -17,6 +17,8 @@ import datetime as dt
 import hashlib
 import logging
 import os
+import random
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,6 +62,34 @@ def _register_fs(con: duckdb.DuckDBPyConnection, root: Root) -> None:
         con.register_filesystem(root.fs)
 
 
+#: How long to wait for another process's lock on the index (it is held only while views are
+#: rewritten, well under a second), in seconds; ``RADGEN_LOCK_TIMEOUT`` overrides it.
+LOCK_TIMEOUT = 60.0
+
+
+def _open_waiting(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """Connect to the index file, waiting while another process holds its lock.
+
+    DuckDB lets one process write a database file or several read it, never both: a commit
+    refreshing the views blocks readers and other writers for a moment, so both wait with
+    backoff instead of failing.
+    """
+    deadline = time.monotonic() + float(os.environ.get("RADGEN_LOCK_TIMEOUT", LOCK_TIMEOUT))
+    delay = 0.02
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as err:
+            if "lock" not in str(err).lower() or time.monotonic() > deadline:
+                raise CatalogError(
+                    str(path), f"cannot open the catalog index (try again): {err}"
+                ) from err
+        except duckdb.Error as err:
+            raise CatalogError(str(path), f"cannot open the catalog index: {err}") from err
+        time.sleep(delay * (0.5 + random.random()))
+        delay = min(delay * 2, 0.5)
+
+
 @contextlib.contextmanager
 def connect(root: Root, *, read_only: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the index; closes it (and uploads it for remote roots) on exit.
@@ -81,10 +111,7 @@ def connect(root: Root, *, read_only: bool = True) -> Iterator[duckdb.DuckDBPyCo
     if read_only and not path.exists():
         raise CatalogError(root.url, "no catalog here; run `radgen init` first")
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        con = duckdb.connect(str(path), read_only=read_only)
-    except duckdb.Error as err:
-        raise CatalogError(str(path), f"cannot open the catalog index: {err}") from err
+    con = _open_waiting(path, read_only=read_only)
     try:
         _register_fs(con, root)
         yield con

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, write_deltalake
-from deltalake.exceptions import DeltaError, TableNotFoundError
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from radgen.errors import CatalogError, ConfigError, InputError, NotFoundError
 from radgen.platform.storage import Root
@@ -208,6 +208,12 @@ def write_table(
             commit_properties=props,
             storage_options=_storage_options(root),
         )
+    except CommitFailedError as err:
+        raise CatalogError(
+            name,
+            "another writer committed a conflicting version first; nothing of this write was "
+            f"committed: run the command again ({err})",
+        ) from err
     except (DeltaError, pa.ArrowInvalid) as err:
         raise CatalogError(name, f"write failed, nothing committed: {err}") from err
     version = table_version(root, name)
@@ -257,6 +263,12 @@ def write_batches(
             commit_properties=CommitProperties(custom_metadata=dict(metadata or {})),
             storage_options=_storage_options(root),
         )
+    except CommitFailedError as err:
+        raise CatalogError(
+            name,
+            "another writer committed a conflicting version first; nothing of this write was "
+            f"committed: run the command again ({err})",
+        ) from err
     except (DeltaError, pa.ArrowInvalid) as err:
         raise CatalogError(name, f"write failed, nothing committed: {err}") from err
     return table_version(root, name)
