@@ -554,6 +554,13 @@ def datasets_publish_cmd(
     name: Annotated[str, typer.Argument(help="Dataset name.")],
     query: Annotated[str, typer.Option("--sql", help="Query that defines the dataset.")],
     description: Annotated[str, typer.Option("--description", help="Free text.")] = "",
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Point in time (ISO date/time, UTC if no zone): getvariable('as_of') in the SQL.",
+        ),
+    ] = None,
     catalog: CatalogOpt = None,
     allow_warnings: AllowWarningsOpt = False,
     as_json: JsonOpt = False,
@@ -562,9 +569,9 @@ def datasets_publish_cmd(
     from radgen.platform.datasets import publish_dataset
 
     cat = _catalog(catalog)
-    params = {"name": name, "sql": query, "description": description}
+    params = {"name": name, "sql": query, "description": description, "as_of": as_of}
     with cat.run("datasets publish", params, allow_warnings=allow_warnings) as run:
-        manifest = publish_dataset(run, name, query, description=description)
+        manifest = publish_dataset(run, name, query, description=description, as_of=as_of)
     _emit(
         manifest,
         as_json,

@@ -170,6 +170,21 @@ def test_features_carry_scanner_metadata(pipeline: Pipeline) -> None:
     assert frame["scanner_batch"].nunique() == 3
 
 
+def test_features_carry_the_acquisition_time_of_their_dicom(pipeline: Pipeline) -> None:
+    frame = pipeline.sql(
+        "select f.roi_id, f.series_uid, strftime(f.acquired_at, '%Y%m%d%H%M%S') as f_at, "
+        "strftime(s.acquired_at, '%Y%m%d%H%M%S') as s_at "
+        "from features_radiomics f join series s using (series_uid)"
+    )
+    assert frame["f_at"].tolist() == frame["s_at"].tolist()
+    for patient in pipeline.cohort.patients:  # StudyDate + StudyTime of the written files
+        ds = pydicom.dcmread(
+            next((pipeline.root / "cohort" / "dicom" / patient["patient_id"]).glob("*.dcm"))
+        )
+        row = frame[frame["series_uid"] == patient["series_uid"]]
+        assert row["f_at"].iloc[0] == f"{ds.StudyDate}{ds.StudyTime}"
+
+
 def test_sql_prints_a_table(pipeline: Pipeline) -> None:
     out = radgen(
         "sql",

@@ -22,7 +22,7 @@ from radgen.platform import tables
 from radgen.platform.runs import LineageInput, Run, param_hash
 from radgen.platform.storage import Root
 from radgen.platform.volumes import read_region
-from radgen.schemas.tables import SCANNER_COLUMNS
+from radgen.schemas.tables import FEATURE_TABLE_BASE, SCANNER_COLUMNS
 
 __all__ = ["FeatureReport", "compute_features", "roi_features"]
 
@@ -105,7 +105,12 @@ def _roi_frame(root: Root) -> pd.DataFrame:
         "scanner_batch",
         *[f.name for f in SCANNER_COLUMNS],
     ]
-    series = tables.read_table(root, "series", columns=series_cols).to_pandas()
+    present = set(tables.table_schema(root, "series").names)
+    series = tables.read_table(
+        root, "series", columns=[c for c in [*series_cols, "acquired_at"] if c in present]
+    ).to_pandas()
+    if "acquired_at" not in series:  # series ingested before acquisition times were kept
+        series["acquired_at"] = pd.NaT
     return rois.merge(series, on="series_uid", how="inner", validate="many_to_one")
 
 
@@ -165,13 +170,7 @@ def compute_features(
         )
     for f in failed:
         log.warning("%s: %s", f["roi_id"], f["reason"])
-    base_cols = [
-        "subject_id",
-        "series_uid",
-        "roi_id",
-        "scanner_batch",
-        *[f.name for f in SCANNER_COLUMNS],
-    ]
+    base_cols = FEATURE_TABLE_BASE.names
     base = (
         rois[rois["roi_id"].isin(list(good))][base_cols]
         .sort_values("roi_id")

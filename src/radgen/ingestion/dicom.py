@@ -69,6 +69,48 @@ class Quarantined:
     file_sha256: str | None = None
 
 
+def acquisition_time(ds: pydicom.Dataset) -> dt.datetime | None:
+    """When the image was acquired, from its DICOM dates (None without any).
+
+    AcquisitionDateTime first, else the Acquisition, Content, Series or Study date with its
+    time (midnight when the time is missing). DICOM times carry no zone unless
+    TimezoneOffsetFromUTC says so; they are kept as recorded and stored as UTC.
+    """
+    stamp = _text(ds, "AcquisitionDateTime")
+    if stamp:
+        parsed = _parse_dicom_datetime(stamp[:8], stamp[8:])
+        if parsed is not None:
+            return parsed
+    for prefix in ("Acquisition", "Content", "Series", "Study"):
+        date = _text(ds, f"{prefix}Date")
+        if date:
+            parsed = _parse_dicom_datetime(date, _text(ds, f"{prefix}Time") or "")
+            if parsed is not None:
+                return parsed
+    return None
+
+
+def _parse_dicom_datetime(date: str, time: str) -> dt.datetime | None:
+    """DA ``YYYYMMDD`` plus TM ``HHMMSS.FFFFFF`` (any prefix of it); None if not a date."""
+    date = date.strip().replace(".", "")  # ACR-NEMA wrote YYYY.MM.DD
+    try:
+        day = dt.datetime.strptime(date[:8], "%Y%m%d")
+    except ValueError:
+        return None
+    digits = time.strip().split("+")[0].split("-")[0].replace(":", "")
+    whole, _, fraction = digits.partition(".")
+    try:
+        hours = int(whole[0:2] or 0)
+        minutes = int(whole[2:4] or 0)
+        seconds = int(whole[4:6] or 0)
+        micros = int((fraction + "000000")[:6]) if fraction else 0
+        return day.replace(
+            hour=hours, minute=minutes, second=min(seconds, 59), microsecond=micros, tzinfo=dt.UTC
+        )
+    except ValueError:
+        return day.replace(tzinfo=dt.UTC)
+
+
 def _text(ds: pydicom.Dataset, keyword: str) -> str | None:
     value = ds.get(keyword)
     if value is None or value == "":
@@ -134,6 +176,7 @@ class DicomHeader:
     magnetic_field_strength: float | None
     repetition_time: float | None
     echo_time: float | None
+    acquired_at: dt.datetime | None = None
 
     @property
     def scanner(self) -> dict[str, Any]:
@@ -244,6 +287,7 @@ def read_header(path: str) -> DicomHeader | Quarantined:
         magnetic_field_strength=_number(ds, "MagneticFieldStrength"),
         repetition_time=_number(ds, "RepetitionTime"),
         echo_time=_number(ds, "EchoTime"),
+        acquired_at=acquisition_time(ds),
     )
 
 
@@ -536,6 +580,7 @@ def assemble_series(
         "content_sha256": content,
         **first.scanner,
         "scanner_batch": batch,
+        "acquired_at": min((h.acquired_at for h in headers if h.acquired_at), default=None),
         "run_id": run_id,
         "ingested_at": now,
     }

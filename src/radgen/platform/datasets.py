@@ -99,7 +99,9 @@ def _resolve(root: Root, ref: DatasetRef) -> int:
     return ref.version
 
 
-def query_pinned(root: Root, sql: str, pins: dict[str, int]) -> pa.Table:
+def query_pinned(
+    root: Root, sql: str, pins: dict[str, int], *, as_of: dt.datetime | None = None
+) -> pa.Table:
     """Run `sql` on the given table versions only, in a private in-memory DuckDB.
 
     Parameters
@@ -110,6 +112,9 @@ def query_pinned(root: Root, sql: str, pins: dict[str, int]) -> pa.Table:
         A SELECT over catalog tables.
     pins : dict of str to int
         Table name -> version each name resolves to.
+    as_of : datetime, optional
+        Bound to the DuckDB variable ``as_of`` (``getvariable('as_of')`` in `sql`) for
+        point-in-time queries.
 
     Returns
     -------
@@ -119,6 +124,9 @@ def query_pinned(root: Root, sql: str, pins: dict[str, int]) -> pa.Table:
     try:
         if not root.is_local:
             con.register_filesystem(root.fs)
+        con.execute("SET TimeZone = 'UTC'")
+        if as_of is not None:
+            con.execute("SET VARIABLE as_of = ?::TIMESTAMPTZ", [as_of])
         for name, version in pins.items():
             data = tables.read_table(root, name, version=version)
             con.register(f"_pin_{name}", data)
@@ -132,11 +140,43 @@ def query_pinned(root: Root, sql: str, pins: dict[str, int]) -> pa.Table:
     return result
 
 
-def _pins_for(root: Root, sql: str) -> dict[str, int]:
+def _referenced_tables(sql: str) -> set[str]:
+    """Tables a query reads.
+
+    DuckDB's ``get_table_names`` binds ``JOIN ... USING`` and fails on it; the parse tree
+    (``json_serialize_sql``, no binding) is walked instead then.
+    """
     try:
-        referenced = duckdb.get_table_names(sql)
+        return set(duckdb.get_table_names(sql))
+    except duckdb.BinderException:
+        pass
     except duckdb.Error as err:
         raise ConfigError(sql, f"not a valid query: {err}") from err
+    (raw,) = duckdb.sql("select json_serialize_sql($1::VARCHAR)", params=[sql]).fetchall()[0]
+    tree = json.loads(raw)
+    if tree.get("error"):
+        raise ConfigError(sql, f"not a valid query: {tree.get('error_message', '')}")
+    names: set[str] = set()
+    ctes: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "BASE_TABLE" and node.get("table_name"):
+                names.add(str(node["table_name"]))
+            for entry in (node.get("cte_map") or {}).get("map", []):
+                ctes.add(str(entry.get("key")))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(tree)
+    return names - ctes
+
+
+def _pins_for(root: Root, sql: str) -> dict[str, int]:
+    referenced = _referenced_tables(sql)
     known = set(tables.list_tables(root))
     missing = sorted(set(referenced) - known)
     if missing:
@@ -146,13 +186,32 @@ def _pins_for(root: Root, sql: str) -> dict[str, int]:
     return {name: tables.table_version(root, name) for name in sorted(referenced)}
 
 
+def _as_datetime(value: dt.datetime | str | None) -> dt.datetime | None:
+    """An aware datetime (naive input is UTC); ConfigError for text that is not ISO 8601."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError as err:
+            raise ConfigError(value, "--as-of must be an ISO date or date-time") from err
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
 def _parquet_bytes(table: pa.Table) -> bytes:
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="zstd")
     return sink.getvalue()
 
 
-def publish_dataset(run: Run, name: str, sql: str, *, description: str = "") -> dict[str, Any]:
+def publish_dataset(
+    run: Run,
+    name: str,
+    sql: str,
+    *,
+    description: str = "",
+    as_of: dt.datetime | str | None = None,
+) -> dict[str, Any]:
     """Freeze `sql` over the current table versions as the next version of dataset `name`.
 
     Parameters
@@ -165,6 +224,9 @@ def publish_dataset(run: Run, name: str, sql: str, *, description: str = "") -> 
         Query over catalog tables.
     description : str
         Free text stored in the manifest.
+    as_of : datetime or ISO string, optional
+        Point in time of the cohort: bound to ``getvariable('as_of')`` in `sql` (see the
+        guide's point-in-time pattern) and recorded in the manifest; naive times are UTC.
 
     Returns
     -------
@@ -174,15 +236,23 @@ def publish_dataset(run: Run, name: str, sql: str, *, description: str = "") -> 
     root = run.root
     if not DATASET_NAME.match(name):
         raise ConfigError(name, "dataset names are lower case letters, digits, '.', '_' and '-'")
+    when = _as_datetime(as_of)
+    if when is None and "getvariable('as_of')" in sql.replace('"', "'").replace(" ", ""):
+        raise ConfigError(sql, "the query reads getvariable('as_of'): give --as-of")
     pins = _pins_for(root, sql)
     latest = _versions(root, name)
+    stamp = None if when is None else when.isoformat()
     if latest:
         previous, _ = _manifest(root, name, latest[-1])
-        if previous["sql"] == sql and previous["table_versions"] == pins:
+        if (
+            previous["sql"] == sql
+            and previous["table_versions"] == pins
+            and previous.get("as_of") == stamp
+        ):
             log.info("%s@%d already freezes this query over these versions", name, latest[-1])
             run.message = f"{name}@{latest[-1]} unchanged"
             return {**previous, "unchanged": True}
-    result = query_pinned(root, sql, pins)
+    result = query_pinned(root, sql, pins, as_of=when)
     suite = run.validate("datasets", result.to_pandas(), target=f"dataset {name}")
     version = (_versions(root, name) or [0])[-1] + 1
     final = f"{DATASETS_DIR}/{name}/{version}"
@@ -213,6 +283,7 @@ def publish_dataset(run: Run, name: str, sql: str, *, description: str = "") -> 
         "description": description,
         "created_at": dt.datetime.now(dt.UTC).isoformat(),
         "sql": sql,
+        "as_of": stamp,
         "table_versions": pins,
         "n_rows": result.num_rows,
         "schema": [{"name": f.name, "type": str(f.type)} for f in stored_schema],

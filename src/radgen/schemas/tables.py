@@ -99,6 +99,9 @@ _SERIES = pa.schema(
         field("content_sha256", _S, "SHA-256 over the sorted file hashes", nullable=False),
         *SCANNER_COLUMNS,
         field("scanner_batch", _S, "Batch id derived from scanner metadata", nullable=False),
+        field(
+            "acquired_at", _TS, "Acquisition time (earliest slice; DICOM dates as recorded, as UTC)"
+        ),
         field("run_id", _S, "Run that ingested the series", nullable=False),
         field("ingested_at", _TS, "When the series was committed", nullable=False),
     ]
@@ -306,6 +309,7 @@ _SUBJECTS = pa.schema(
         field("sample_id", _S, "Sample (omics) id", key=True),
         field("patient_id", _S, "Patient id", nullable=False),
         field("subject_id", _S, "Imaging subject id (DICOM PatientID)", nullable=False),
+        field("collected_at", _TS, "When the sample was collected (from a mapping file)"),
         field(
             "rule",
             _S,
@@ -420,6 +424,7 @@ FEATURE_TABLE_BASE = pa.schema(
         field("series_uid", _S, "Image the ROI lies on", nullable=False),
         field("roi_id", _S, "ROI id", key=True),
         field("scanner_batch", _S, "Batch id derived from scanner metadata", nullable=False),
+        field("acquired_at", _TS, "When the image was acquired (from the series)"),
         *SCANNER_COLUMNS,
     ]
 )
