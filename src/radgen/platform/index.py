@@ -150,9 +150,14 @@ def _refresh_one(con: duckdb.DuckDBPyConnection, root: Root, name: str) -> int:
     con.execute(f"DROP TABLE IF EXISTS {empty}")
     if files:
         listing = ", ".join(_literal(_local_or_url(f)) for f in files)
-        con.execute(
-            f"CREATE VIEW {view} AS SELECT * FROM read_parquet([{listing}], union_by_name = true)"
-        )
+        # union_by_name makes every query read every file's footer: only when columns differ
+        (n_schemas,) = con.execute(
+            "SELECT count(DISTINCT sig) FROM (SELECT file_name, string_agg(name || ':' || "
+            "coalesce(type, '') || ':' || coalesce(logical_type, ''), ',' ORDER BY name) AS sig "
+            f"FROM parquet_schema([{listing}]) GROUP BY file_name)"
+        ).fetchall()[0]
+        union = ", union_by_name = true" if n_schemas > 1 else ""
+        con.execute(f"CREATE VIEW {view} AS SELECT * FROM read_parquet([{listing}]{union})")
     else:
         schema = tables.table_schema(root, name, version)
         placeholder = pa.table({f.name: pa.array([], type=f.type) for f in schema})

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pyarrow as pa
 
 from radgen.platform import index, tables
@@ -49,3 +50,19 @@ def test_rebuild_from_files_alone(catalog: Catalog) -> None:
     assert shown["scanner_batches"] == tables.table_version(catalog.root, "scanner_batches")
     got = catalog.sql("select scanner_batch from scanner_batches order by 1")
     assert got["scanner_batch"].tolist() == ["a", "b"]
+
+
+def test_views_union_by_name_only_when_file_schemas_differ(catalog: Catalog) -> None:
+    with catalog.run("seed", {}) as run:
+        run.commit("scores", pd.DataFrame({"roi_id": ["r1"], "v": [1.0]}), suite=None)
+        run.commit("scores", pd.DataFrame({"roi_id": ["r2"], "v": [2.0]}), suite=None)
+        run.commit("grown", pd.DataFrame({"roi_id": ["r1"], "v": [1.0]}), suite=None)
+        run.commit("grown", pd.DataFrame({"roi_id": ["r2"], "v": [2.0], "w": ["x"]}), suite=None)
+    path = Path(catalog.root.url) / "catalog.duckdb"
+    with duckdb.connect(str(path), read_only=True) as con:
+        sql = dict(con.execute("select view_name, sql from duckdb_views()").fetchall())
+    assert "union_by_name" not in sql["scores"]
+    assert "union_by_name" in sql["grown"]
+    grown = catalog.sql("select roi_id, v, w from grown order by roi_id")
+    assert grown["w"].isna().tolist() == [True, False]
+    assert catalog.sql("select sum(v) as s from scores")["s"][0] == 3.0
