@@ -61,8 +61,8 @@ def test_views_union_by_name_only_when_file_schemas_differ(catalog: Catalog) -> 
     path = Path(catalog.root.url) / "catalog.duckdb"
     with duckdb.connect(str(path), read_only=True) as con:
         sql = dict(con.execute("select view_name, sql from duckdb_views()").fetchall())
-    assert "union_by_name" not in sql["scores"]
-    assert "union_by_name" in sql["grown"]
+    assert "union_by_name = true" not in sql["scores"]
+    assert "union_by_name = true" in sql["grown"]
     grown = catalog.sql("select roi_id, v, w from grown order by roi_id")
     assert grown["w"].isna().tolist() == [True, False]
     assert catalog.sql("select sum(v) as s from scores")["s"][0] == 3.0
