@@ -14,6 +14,7 @@ from pathlib import Path
 import boto3
 import pandas as pd
 import pytest
+from distributed import Client
 
 import radgen
 from radgen.testing import DaskProcesses
@@ -82,19 +83,40 @@ def test_demo_pipeline_on_s3(
     """The demo with real scheduler and worker processes that reach the bucket themselves."""
     root = "s3://radgen/catalog"
     cluster = DaskProcesses(tmp_path, env={**s3_env, "RADGEN_CACHE": str(tmp_path / "wcache")})
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_ENDPOINT_URL"):
+        monkeypatch.setenv(key, s3_env[key])
+    monkeypatch.setenv("RADGEN_CACHE", str(tmp_path / "cache"))
     try:
         cluster.add_workers("w1", "w2")
         _radgen(
             s3_env, tmp_path, "demo", "--patients", "2", "--catalog", root,
             "--scheduler", cluster.address,
         )  # fmt: skip
+        # Dask reads of a table version and a dataset, computed on the remote workers: tasks
+        # read the bucket themselves (their cache is not this process's)
+        catalog = radgen.open_catalog(root)
+        with Client(cluster.address, timeout="30s") as client:
+            lazy = catalog.table("features_radiomics", dask=True)
+            remote = client.compute(lazy).result().sort_values("roi_id").reset_index(drop=True)
+            pd.testing.assert_frame_equal(  # Dask keeps strings as pyarrow strings (NA)
+                remote,
+                catalog.table("features_radiomics").sort_values("roi_id").reset_index(drop=True),
+                check_dtype=False,
+            )
+            pulled = client.compute(catalog.dataset("demo-cohort", 1, dask=True)).result()
+            assert len(pulled) == 2
     finally:
         cluster.close()
+    # the index is a local cache: rebuilt from the bucket alone
+    removed = 0
+    for cache in (Path(s3_env["RADGEN_CACHE"]), tmp_path / "cache"):
+        for index_file in cache.rglob("catalog.duckdb*"):
+            index_file.unlink()
+            removed += 1
+    assert removed
+    _radgen(s3_env, tmp_path, "catalog", "rebuild", "--catalog", root)
     # the same demo on local disk with the default LocalCluster gives the same features
     _radgen(s3_env, tmp_path, "demo", "--patients", "2", "--catalog", str(tmp_path / "local"))
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_ENDPOINT_URL"):
-        monkeypatch.setenv(key, s3_env[key])
-    monkeypatch.setenv("RADGEN_CACHE", str(tmp_path / "cache"))
     for table, query in [
         ("features_radiomics", "select * exclude (run_id) from features_radiomics order by roi_id"),
         ("series", "select * exclude (run_id, ingested_at) from series order by series_uid"),
