@@ -20,24 +20,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from distributed import Client
 
 import radgen
-from radgen.demo import generate_cohort
+from radgen.demo import DEMO_SETTINGS, generate_cohort
 from radgen.testing import DaskProcesses, process_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 BIN = Path(sys.executable).parent
-SETTINGS = """\
-setting:
-  binWidth: 25
-  resegmentRange: [-1000, 3000]
-imageType:
-  Original: {}
-featureClass:
-  firstorder:
-"""
+SETTINGS = yaml.safe_dump(DEMO_SETTINGS)  # PyRadiomics-style YAML, as a user writes it
 COVARIATES = (
     "select patient_id as subject_id, mutated as tp53 from gene_mutation where gene = 'TP53'"
 )

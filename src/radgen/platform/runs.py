@@ -231,13 +231,7 @@ class Run:
             mode=mode,
             metadata={**(metadata or {}), **self.commit_metadata(_worst(results))},
         )
-        for result in results:
-            result.table_version = version
-        self.outputs[name] = version
-        inputs = list(lineage)
-        if inputs:
-            self._write_lineage(name, version, inputs)
-        index.refresh(self.root, [name])
+        self._after_commit(name, version, results, lineage)
         return version
 
     def commit_stream(
@@ -284,6 +278,17 @@ class Run:
         version = tables.write_batches(
             self.root, name, batches(), schema, metadata=self.commit_metadata(_worst(results))
         )
+        self._after_commit(name, version, results, lineage)
+        return version
+
+    def _after_commit(
+        self,
+        name: str,
+        version: int,
+        results: Sequence[SuiteResult],
+        lineage: Iterable[LineageInput],
+    ) -> None:
+        """Tie the suite results and inputs to the new version; point the index at it."""
         for result in results:
             result.table_version = version
         self.outputs[name] = version
@@ -291,7 +296,6 @@ class Run:
         if inputs:
             self._write_lineage(name, version, inputs)
         index.refresh(self.root, [name])
-        return version
 
     def _write_lineage(self, name: str, version: int, inputs: Sequence[LineageInput]) -> None:
         now = dt.datetime.now(dt.UTC)

@@ -196,26 +196,8 @@ def write_table(
     _check_name(name)
     data = conform(name, data)
     props = CommitProperties(custom_metadata=dict(metadata or {}))
-    schema_mode: Literal["merge", "overwrite"] | None = "merge"
-    if mode == "overwrite":
-        schema_mode = "overwrite"
-    try:
-        write_deltalake(
-            table_uri(root, name),
-            data,
-            mode=mode,
-            schema_mode=schema_mode,
-            commit_properties=props,
-            storage_options=_storage_options(root),
-        )
-    except CommitFailedError as err:
-        raise CatalogError(
-            name,
-            "another writer committed a conflicting version first; nothing of this write was "
-            f"committed: run the command again ({err})",
-        ) from err
-    except (DeltaError, pa.ArrowInvalid) as err:
-        raise CatalogError(name, f"write failed, nothing committed: {err}") from err
+    schema_mode: Literal["merge", "overwrite"] = "overwrite" if mode == "overwrite" else "merge"
+    _delta_write(root, name, data, mode=mode, schema_mode=schema_mode, props=props)
     version = table_version(root, name)
     log.debug("committed %s@%d (%d rows, %s)", name, version, data.num_rows, mode)
     return version
@@ -254,13 +236,28 @@ def write_batches(
     """
     _check_name(name)
     reader = pa.RecordBatchReader.from_batches(schema, batches)
+    props = CommitProperties(custom_metadata=dict(metadata or {}))
+    _delta_write(root, name, reader, mode="append", schema_mode="merge", props=props)
+    return table_version(root, name)
+
+
+def _delta_write(
+    root: Root,
+    name: str,
+    data: pa.Table | pa.RecordBatchReader,
+    *,
+    mode: WriteMode,
+    schema_mode: Literal["merge", "overwrite"],
+    props: CommitProperties,
+) -> None:
+    """One Delta commit; a lost optimistic-concurrency race says to run the command again."""
     try:
         write_deltalake(
             table_uri(root, name),
-            reader,
-            mode="append",
-            schema_mode="merge",
-            commit_properties=CommitProperties(custom_metadata=dict(metadata or {})),
+            data,
+            mode=mode,
+            schema_mode=schema_mode,
+            commit_properties=props,
             storage_options=_storage_options(root),
         )
     except CommitFailedError as err:
@@ -271,7 +268,6 @@ def write_batches(
         ) from err
     except (DeltaError, pa.ArrowInvalid) as err:
         raise CatalogError(name, f"write failed, nothing committed: {err}") from err
-    return table_version(root, name)
 
 
 def read_table(
