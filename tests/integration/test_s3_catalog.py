@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -22,51 +18,6 @@ from radgen.testing import DaskProcesses
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def s3_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    port = _free_port()
-    server = subprocess.Popen(
-        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-        "RADGEN_CACHE": str(tmp_path_factory.mktemp("cache")),
-        "GX_ANALYTICS_ENABLED": "False",
-    }
-    try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                boto3.client(
-                    "s3",
-                    endpoint_url=env["AWS_ENDPOINT_URL"],
-                    region_name="us-east-1",
-                    aws_access_key_id="testing",
-                    aws_secret_access_key="testing",
-                ).create_bucket(Bucket="radgen")
-                break
-            except Exception:
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.3)
-        yield env
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def _radgen(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -70,7 +70,13 @@ def _storage_options(root: Root) -> dict[str, str] | None:
         opts["AWS_REGION"] = os.environ.get("AWS_REGION") or os.environ.get(
             "AWS_DEFAULT_REGION", "us-east-1"
         )
-        opts["AWS_S3_ALLOW_UNSAFE_RENAME"] = "true"
+        if os.environ.get("RADGEN_S3_CONDITIONAL_PUT", "1") == "0":
+            # stores without If-None-Match: commits are safe from one writer at a time only
+            opts["AWS_S3_ALLOW_UNSAFE_RENAME"] = "true"
+        else:
+            # a Delta commit is created only if no other writer created that version first
+            # (S3, MinIO and moto honour If-None-Match), so concurrent writers never lose one
+            opts["conditional_put"] = "etag"
     return opts
 
 
