@@ -25,12 +25,14 @@ Nothing is committed unless the whole file parses and passes its suites.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from radgen.errors import InputError
 from radgen.ingestion._kinds import KINDS
@@ -57,6 +59,7 @@ from radgen.platform import tables
 from radgen.platform.matrices import write_matrix
 from radgen.platform.runs import LineageInput, Run
 from radgen.platform.storage import file_sha256
+from radgen.validation.profiles import LARGE_TABLE_ROWS
 
 __all__ = [
     "DEFAULT_PATIENT_PATTERN",
@@ -248,6 +251,22 @@ def _ingest_count_matrix(
     return report
 
 
+def _grid_chunks(
+    grid: pd.DataFrame, run_id: str, *, skip: set[str], samples_per_chunk: int = 200
+) -> Iterator[pa.Table]:
+    """``gene_mutation`` rows a few hundred samples at a time (the grid is sample-major)."""
+    codes, _ = pd.factorize(grid["sample_id"])  # categorical codes: no 10^7 strings
+    starts = np.flatnonzero(np.diff(codes, prepend=-1) != 0)
+    bounds = [*starts.tolist(), len(grid)]
+    for first in range(0, len(starts), samples_per_chunk):
+        lo, hi = bounds[first], bounds[min(first + samples_per_chunk, len(starts))]
+        chunk = grid.iloc[lo:hi]
+        if skip:
+            chunk = chunk[~chunk["sample_id"].isin(list(skip))]
+        if len(chunk):
+            yield pa.Table.from_pandas(chunk.assign(run_id=run_id), preserve_index=False)
+
+
 def _distinct(run: Run, table: str, column: str) -> list[Any]:
     """Distinct values of one column of the current version of `table` (empty if none)."""
     if not tables.table_exists(run.root, table):
@@ -299,6 +318,7 @@ def ingest_omics(
     ] = []  # (table, rows, suite): all parsed before any commit
     matrices: list[tuple[str, str, pd.DataFrame, str]] = []  # (table, value, rows, feature column)
     linked: pd.DataFrame | None = None
+    grid: pd.DataFrame | None = None  # a gene_mutation grid too large to commit in one piece
 
     if kind == "mutations":
         muts = parse_maf(path, patient_pattern=opts.patient_pattern, genome=opts.genome)
@@ -306,11 +326,12 @@ def ingest_omics(
         matrix = gene_mutation_matrix(muts, samples=sequenced, classes=opts.classes)
         if sequenced is not None:
             matrix["patient_id"] = patient_ids(matrix["sample_id"], opts.patient_pattern)
-        staged += [
-            ("mutations", muts.assign(**source), "omics"),
-            ("gene_mutation", matrix.assign(run_id=run.run_id), "omics"),
-        ]
-        linked = matrix
+        staged.append(("mutations", muts.assign(**source), "omics"))
+        if len(matrix) > LARGE_TABLE_ROWS:  # committed after the staged tables, in sample chunks
+            grid = matrix
+        else:
+            staged.append(("gene_mutation", matrix.assign(run_id=run.run_id), "omics"))
+        linked = matrix[["sample_id", "patient_id"]].drop_duplicates("sample_id").astype("str")
     elif kind == "cna-segments":
         seg = parse_seg(path, patient_pattern=opts.patient_pattern, genome=opts.genome)
         staged.append(("cna_segments", seg.assign(**source), "omics"))
@@ -371,6 +392,16 @@ def ingest_omics(
             lineage=lineage,
         )
         report.tables[table] = len(rows) if version is not None else 0
+    if grid is not None:
+        present = set(_distinct(run, "gene_mutation", "sample_id"))
+        version = run.commit_stream(
+            "gene_mutation",
+            lambda: _grid_chunks(grid, run.run_id, skip=present),
+            suite="omics",
+            lineage=lineage,
+        )
+        n_new = int((~grid["sample_id"].isin(list(present))).sum()) if present else len(grid)
+        report.tables["gene_mutation"] = n_new if version is not None else 0
     if matrices and report.tables.get(matrices[0][0]):
         # the same values as a features x samples Zarr matrix, written once the rows are in
         rows = pd.DataFrame(

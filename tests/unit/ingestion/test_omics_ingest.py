@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from radgen.errors import InputError
@@ -287,3 +288,52 @@ def test_entrez_and_symbol_columns_are_not_samples(catalog: Catalog, tmp_path: P
     assert catalog.sql("select distinct sample_id from expression")["sample_id"].tolist() == [
         "TCGA-AA-0001-01"
     ]
+
+
+def test_large_gene_mutation_grid_streams_in_sample_chunks(
+    catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above the large-table size the grid is committed in sample chunks: same rows, one version."""
+    from radgen.ingestion import omics
+
+    rng = np.random.default_rng(4)
+    classes = ["Missense_Mutation", "Silent", "Nonsense_Mutation", "Intron"]
+    samples = [f"TCGA-AB-{i:04d}-01" for i in range(30)]
+    rows = [
+        (
+            f"G{rng.integers(0, 12)}",
+            samples[rng.integers(0, 30)],
+            classes[rng.integers(0, 4)],
+            1000 + i,
+        )
+        for i in range(200)
+    ]
+    maf = tmp_path / "big.maf"
+    maf.write_text(
+        "Hugo_Symbol\tTumor_Sample_Barcode\tVariant_Classification\tChromosome\tStart_Position\n"
+        + "".join(f"{g}\t{s}\t{c}\t1\t{p}\n" for g, s, c, p in rows)
+    )
+    monkeypatch.setattr(omics, "LARGE_TABLE_ROWS", 50)
+    original = omics._grid_chunks
+    monkeypatch.setattr(
+        omics,
+        "_grid_chunks",
+        lambda grid, run_id, *, skip: original(grid, run_id, skip=skip, samples_per_chunk=7),
+    )
+    before = _versions(catalog).get("gene_mutation", -1)
+    _ingest(catalog, maf, "mutations")
+    assert _versions(catalog)["gene_mutation"] == before + 1  # five chunks, one commit
+    got = catalog.sql("select sample_id, gene, mutated, n_variants from gene_mutation")
+    present = sorted({s for _, s, _, _ in rows})
+    genes = sorted({g for g, _, _, _ in rows})
+    assert len(got) == len(present) * len(genes)  # complete grid
+    counted = pd.Series(
+        [(s, g) for g, s, c, _ in rows if c in {"Missense_Mutation", "Nonsense_Mutation"}]
+    ).value_counts()
+    for row in got.itertuples():
+        expected = int(counted.get((row.sample_id, row.gene), 0))
+        assert row.n_variants == expected
+        assert row.mutated == (expected > 0)
+    again = _versions(catalog)
+    _ingest(catalog, maf, "mutations")
+    assert _versions(catalog) == again  # the same file again: nothing new
