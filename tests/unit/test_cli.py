@@ -13,6 +13,8 @@ COMMANDS = [
     ["features", "compute"],
     ["datasets", "publish"], ["datasets", "list"], ["datasets", "pull"],
     ["catalog", "rebuild"], ["tables", "list"], ["tables", "history"],
+    ["datasets", "diff"], ["tables", "vacuum"], ["harmonize"],
+    ["cluster", "up"], ["cluster", "down"], ["cluster", "status"],
 ]  # fmt: skip
 
 
@@ -45,3 +47,29 @@ def test_init_then_json_listing(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert tables["series"] == 0
     assert main(["sql", "select 42 as answer", "--catalog", root, "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out) == [{"answer": 42}]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "create table evil as select 1",
+        "drop view runs",
+        "insert into runs select * from runs",
+        "copy (select 1) to 'leak.csv'",
+        "attach 'other.duckdb' as other",
+        "select 1; drop view runs",
+    ],
+)
+def test_sql_is_read_only(
+    statement: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = str(tmp_path / "cat")
+    assert main(["init", "--catalog", root]) == 0
+    capsys.readouterr()
+    assert main(["sql", statement, "--catalog", root]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "read-only" in err[0]
+    assert (
+        main(["sql", "select count(*) as n from runs", "--format", "json", "--catalog", root]) == 0
+    )

@@ -123,6 +123,18 @@ class Catalog:
         """
         import duckdb
 
+        try:
+            statements = duckdb.extract_statements(query)
+        except duckdb.Error as err:
+            raise ConfigError(query, f"not valid SQL: {' '.join(str(err).split())}") from err
+        allowed = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
+        refused = sorted({s.type.name for s in statements if s.type not in allowed})
+        if refused:
+            raise ConfigError(
+                query,
+                f"the catalog is read-only here: {', '.join(refused)} statements are not allowed "
+                "(only SELECT and EXPLAIN); tables change through radgen commands",
+            )
         with index.connect(self.root, read_only=True) as con:
             try:
                 return con.sql(query).df() if query.strip() else pd.DataFrame()

@@ -42,6 +42,7 @@ __all__ = [
     "pull_dataset",
     "query_pinned",
     "read_dataset",
+    "safe_member_path",
 ]
 
 log = logging.getLogger(__name__)
@@ -354,7 +355,26 @@ def _recorded_manifest_hash(root: Root, name: str, version: int) -> str | None:
     return None if hit.empty else str(hit["manifest_sha256"].iloc[0])
 
 
+def safe_member_path(path: str, manifest: str) -> str:
+    """`path` if it names a file inside a dataset folder, else IntegrityError.
+
+    A manifest is data, so its paths are checked before they are read or written: no
+    absolute paths, no drive letters, no ``..`` segments, no backslashes.
+    """
+    parts = path.split("/")
+    if (
+        not path
+        or path.startswith("/")
+        or "\\" in path
+        or ":" in path
+        or any(p in {"", ".", ".."} for p in parts)
+    ):
+        raise IntegrityError(manifest, f"file path {path!r} leaves the dataset folder; refused")
+    return path
+
+
 def _verified_bytes(root: Root, base: str, entry: dict[str, Any]) -> bytes:
+    safe_member_path(str(entry.get("path", "")), root.uri(base, MANIFEST))
     data = root.read_bytes(base, entry["path"])
     digest = hashlib.sha256(data).hexdigest()
     if len(data) != int(entry["size"]) or digest != entry["sha256"]:

@@ -10,7 +10,7 @@ import pytest
 
 from radgen.errors import ConfigError, IntegrityError, NotFoundError
 from radgen.platform.catalog import Catalog
-from radgen.platform.datasets import parse_ref, publish_dataset, pull_dataset
+from radgen.platform.datasets import parse_ref, publish_dataset, pull_dataset, safe_member_path
 
 SQL = "select scanner_batch, label from scanner_batches order by 1"
 
@@ -136,3 +136,30 @@ def test_validate_finds_a_dataset_whose_files_no_longer_match(catalog: Catalog) 
         (result,) = validate_catalog(run, ["datasets"])
     assert result.status == "failed"
     assert next(o.check.expectation for o in result.failures) == "FileHashMatchesManifest"
+
+
+@pytest.mark.parametrize(
+    "path", ["../evil.parquet", "data/../../evil", "/etc/passwd", "C:/x", "data\\..\\x", "", "./x"]
+)
+def test_manifest_paths_that_leave_the_folder_are_refused(path: str) -> None:
+    with pytest.raises(IntegrityError, match="leaves the dataset folder"):
+        safe_member_path(path, "manifest.json")
+
+
+def test_safe_member_paths_pass() -> None:
+    assert safe_member_path("data/part-00000.parquet", "m") == "data/part-00000.parquet"
+
+
+def test_pull_refuses_an_escaping_manifest_and_writes_nothing(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    _seed(catalog, "a")
+    _publish(catalog)
+    path = Path(catalog.root.url) / "datasets" / "cohort" / "1" / "manifest.json"
+    doc = json.loads(path.read_text())
+    doc["files"][0]["path"] = "../../../../escaped.parquet"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(IntegrityError):
+        pull_dataset(catalog.root, parse_ref("cohort@1"), tmp_path / "o" / "deep")
+    assert not list(tmp_path.rglob("escaped.parquet"))
+    assert not (tmp_path / "o" / "deep").exists() or not any((tmp_path / "o" / "deep").iterdir())
