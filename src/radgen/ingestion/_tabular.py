@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import gzip
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,7 @@ __all__ = [
     "patient_ids",
     "read_table",
     "reject_duplicates",
+    "reject_first",
     "require",
 ]
 
@@ -112,6 +113,20 @@ def read_table(path: str, *, comments: bool = True, header: bool = True) -> pd.D
 def file_line(frame: pd.DataFrame, row: int) -> int:
     """File line number of data row `row` (0-based position) of a frame from :func:`read_table`."""
     return int(frame.attrs.get("first_line", 2)) + int(row)
+
+
+def reject_first(frame: pd.DataFrame, flagged: Any, reason: Callable[[int], str]) -> None:
+    """Raise naming the file and line of the first flagged row of `frame`; nothing if none.
+
+    `flagged` is a boolean mask over the rows (array or Series); `reason(row)` says what is
+    wrong with that row (0-based position).
+    """
+    mask = np.asarray(flagged, dtype=bool)
+    if mask.any():
+        row = int(np.flatnonzero(mask)[0])
+        raise InputError(
+            frame.attrs.get("path", ""), f"line {file_line(frame, row)}: {reason(row)}"
+        )
 
 
 def require(frame: pd.DataFrame, path: str, columns: Sequence[str], what: str) -> None:

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 import pandas as pd
 
 from radgen.errors import InputError
 from radgen.ingestion._tabular import (
     DEFAULT_PATIENT_PATTERN,
     MISSING,
-    file_line,
     patient_ids,
     read_table,
+    reject_first,
 )
 
 __all__ = ["parse_clinical"]
@@ -75,13 +74,11 @@ def parse_clinical(
         assert patient_col is not None
         out = pd.DataFrame({"patient_id": frame[patient_col].str.strip(), "sample_id": None})
         key = "patient_id"
-    dupes = out[key].duplicated().to_numpy()
-    if dupes.any():
-        row = int(np.flatnonzero(dupes)[0])
-        raise InputError(
-            path,
-            f"line {file_line(frame, row)}: {key} {out[key].iloc[row]!r} appears more than once",
-        )
+    reject_first(
+        frame,
+        out[key].duplicated(),
+        lambda row: f"{key} {out[key].iloc[row]!r} appears more than once",
+    )
     used = {patient_col, sample_col}
     for col in frame.columns:
         if col in used:

@@ -22,6 +22,7 @@ from radgen.ingestion._tabular import (
     patient_ids,
     read_table,
     reject_duplicates,
+    reject_first,
 )
 from radgen.ingestion.genome import chromosome_bounds, normalize_chrom
 
@@ -71,23 +72,22 @@ def parse_seg(
             "seg_mean": numeric(frame, picked["seg_mean"]),
         }
     )
-    backwards = (out["end"] < out["start"]).fillna(False).to_numpy()
-    if backwards.any():
-        row = int(np.flatnonzero(backwards)[0])
-        raise InputError(
-            path,
-            f"line {file_line(frame, row)}: segment ends ({out['end'].iloc[row]}) before it starts "
-            f"({out['start'].iloc[row]})",
-        )
+    reject_first(
+        frame,
+        (out["end"] < out["start"]).fillna(False),
+        lambda row: (
+            f"segment ends ({out['end'].iloc[row]}) before it starts ({out['start'].iloc[row]})"
+        ),
+    )
     limit = out["chrom"].map(chromosome_bounds(genome)).astype("float64")
-    beyond = (out["end"].astype("float64") > limit).to_numpy()
-    if beyond.any():
-        row = int(np.flatnonzero(beyond)[0])
-        raise InputError(
-            path,
-            f"line {file_line(frame, row)}: segment end {out['end'].iloc[row]} lies beyond chromosome "
-            f"{out['chrom'].iloc[row]} ({int(limit.iloc[row]):,} bp)",
-        )
+    reject_first(
+        frame,
+        out["end"].astype("float64") > limit,
+        lambda row: (
+            f"segment end {out['end'].iloc[row]} lies beyond chromosome "
+            f"{out['chrom'].iloc[row]} ({int(limit.iloc[row]):,} bp)"
+        ),
+    )
     out["patient_id"] = patient_ids(out["sample_id"], patient_pattern)
     return out
 
@@ -228,10 +228,7 @@ def parse_cna_gene(
     )
     if entrez is not None:
         gene = gene.where(gene != "", entrez)
-    nameless = (gene == "").to_numpy()
-    if nameless.any():
-        row = int(np.flatnonzero(nameless)[0])
-        raise InputError(path, f"line {file_line(frame, row)}: no Hugo_Symbol or Entrez_Gene_Id")
+    reject_first(frame, gene == "", lambda _: "no Hugo_Symbol or Entrez_Gene_Id")
     if {"Sample_Id", "Value"} <= set(frame.columns):  # DISCRETE_LONG
         cells = frame["Value"]
         long = pd.DataFrame(

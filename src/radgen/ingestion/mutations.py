@@ -10,10 +10,10 @@ import pandas as pd
 from radgen.errors import InputError
 from radgen.ingestion._tabular import (
     DEFAULT_PATIENT_PATTERN,
-    file_line,
     numeric,
     patient_ids,
     read_table,
+    reject_first,
     require,
 )
 from radgen.ingestion.genome import chromosome_bounds, normalize_chrom
@@ -69,17 +69,14 @@ def _check_positions(
     maf: pd.DataFrame, chrom: pd.Series, start: pd.Series, end: pd.Series, build: str | None
 ) -> None:
     """Intervals must be valid and lie within the chromosome (vectorized over rows)."""
-    path = maf.attrs.get("path", "")
     s = start.astype("float64").to_numpy()
     e = end.astype("float64").to_numpy()
     bad = (s < 1) | (e < s - 1)  # insertions: End = Start - 1 is allowed
-    bad = np.where(np.isnan(s), False, bad)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise InputError(
-            path,
-            f"line {file_line(maf, row)}: position {start.iloc[row]}-{end.iloc[row]} is not a valid interval",
-        )
+    reject_first(
+        maf,
+        np.where(np.isnan(s), False, bad),
+        lambda row: f"position {start.iloc[row]}-{end.iloc[row]} is not a valid interval",
+    )
     limit = chrom.map(chromosome_bounds(build)).astype("float64")
     if build is None and "NCBI_Build" in maf:
         builds = maf["NCBI_Build"].str.strip()
@@ -90,14 +87,14 @@ def _check_positions(
                 continue  # an unknown build label: keep the lenient bounds
             rows = (builds == value).to_numpy()
             limit[rows] = chrom[rows].map(bounds).astype("float64")
-    beyond = np.fmax(s, e) > limit.to_numpy()
-    if beyond.any():
-        row = int(np.flatnonzero(beyond)[0])
-        raise InputError(
-            path,
-            f"line {file_line(maf, row)}: position {start.iloc[row]} lies beyond chromosome "
-            f"{chrom.iloc[row]} ({int(limit.iloc[row]):,} bp)",
-        )
+    reject_first(
+        maf,
+        np.fmax(s, e) > limit.to_numpy(),
+        lambda row: (
+            f"position {start.iloc[row]} lies beyond chromosome "
+            f"{chrom.iloc[row]} ({int(limit.iloc[row]):,} bp)"
+        ),
+    )
 
 
 def parse_maf(
@@ -137,19 +134,15 @@ def parse_maf(
         "MAF",
     )
     klass = maf["Variant_Classification"].str.strip()
-    unknown = ~klass.isin(list(classes))
-    if unknown.any():
-        row = int(np.flatnonzero(unknown.to_numpy())[0])
-        raise InputError(
-            path, f"line {file_line(maf, row)}: unknown Variant_Classification {klass.iloc[row]!r}"
-        )
+    reject_first(
+        maf,
+        ~klass.isin(list(classes)),
+        lambda row: f"unknown Variant_Classification {klass.iloc[row]!r}",
+    )
     sample, gene = maf["Tumor_Sample_Barcode"].str.strip(), maf["Hugo_Symbol"].str.strip()
-    empty = (sample == "") | (gene == "")
-    if empty.any():
-        row = int(np.flatnonzero(empty.to_numpy())[0])
-        raise InputError(
-            path, f"line {file_line(maf, row)}: empty Tumor_Sample_Barcode or Hugo_Symbol"
-        )
+    reject_first(
+        maf, (sample == "") | (gene == ""), lambda _: "empty Tumor_Sample_Barcode or Hugo_Symbol"
+    )
     start = numeric(maf, "Start_Position", integer=True)
     end = numeric(maf, "End_Position", integer=True) if "End_Position" in maf else start
     chrom = normalize_chrom(maf["Chromosome"])

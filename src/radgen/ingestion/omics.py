@@ -38,10 +38,10 @@ from radgen.errors import InputError
 from radgen.ingestion._kinds import KINDS
 from radgen.ingestion._tabular import (
     DEFAULT_PATIENT_PATTERN,
-    file_line,
     open_text,
     patient_ids,
     read_table,
+    reject_first,
     require,
 )
 from radgen.ingestion.clinical import parse_clinical
@@ -192,13 +192,11 @@ def _ingest_mapping(run: Run, path: str, options: OmicsOptions) -> pd.DataFrame:
     if "collected_at" in frame:  # for point-in-time joins: only omics collected before a date
         raw = frame["collected_at"].str.strip()
         when = pd.to_datetime(raw.replace("", None), utc=True, errors="coerce", format="ISO8601")
-        bad = when.isna() & raw.ne("") & raw.notna()
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(
-                path,
-                f"line {file_line(frame, row)}: collected_at {raw.iloc[row]!r} is not an ISO date",
-            )
+        reject_first(
+            frame,
+            when.isna() & raw.ne("") & raw.notna(),
+            lambda row: f"collected_at {raw.iloc[row]!r} is not an ISO date",
+        )
         mapping["collected_at"] = when
     existing = tables.read_table(run.root, "subjects").to_pandas()
     kept = existing[~existing["sample_id"].isin(set(mapping["sample_id"]))]
