@@ -6,7 +6,6 @@ one line on stderr naming the file and the reason), 2 a usage error.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -69,6 +68,15 @@ SchedulerOpt = Annotated[
         "--scheduler",
         envvar="RADGEN_SCHEDULER",
         help="Dask scheduler address (default: a LocalCluster).",
+    ),
+]
+#: For commands whose work is small enough to run in this process unless a scheduler is named.
+OptionalSchedulerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        envvar="RADGEN_SCHEDULER",
+        help="Dask scheduler address to run the work on (default: in this process).",
     ),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or log output.")]
@@ -158,6 +166,18 @@ def _cluster_run(
             # interactive only: piped stderr keeps the one-line-error contract
             err.print(f"Dask dashboard: {client.dashboard_link}", highlight=False)
         yield run, client, progress
+
+
+@contextmanager
+def _client_if(scheduler: str | None) -> Iterator[Any]:
+    """A Dask client on `scheduler` for the duration (the default for dask.compute), or None."""
+    if not scheduler:
+        yield None
+        return
+    from radgen.platform.cluster import dask_client
+
+    with dask_client(scheduler) as client:
+        yield client
 
 
 def _emit(data: Any, as_json: bool, human: Callable[[], None]) -> None:
@@ -500,14 +520,7 @@ def harmonize(
         str | None, typer.Option("--name", help="Output table (default: TABLE_harmonized).")
     ] = None,
     catalog: CatalogOpt = None,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            "--scheduler",
-            envvar="RADGEN_SCHEDULER",
-            help="Dask scheduler address: fit there (default: in this process, it is one task).",
-        ),
-    ] = None,
+    scheduler: OptionalSchedulerOpt = None,
     allow_warnings: AllowWarningsOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -520,13 +533,10 @@ def harmonize(
         "ref_batch": ref_batch, "method": str(method), "name": name,
     }  # fmt: skip
     cat = _catalog(catalog)
-    with contextlib.ExitStack() as stack:
-        run = stack.enter_context(cat.run("harmonize", params, allow_warnings=allow_warnings))
-        client = None
-        if scheduler:
-            from radgen.platform.cluster import dask_client
-
-            client = stack.enter_context(dask_client(scheduler))
+    with (
+        cat.run("harmonize", params, allow_warnings=allow_warnings) as run,
+        _client_if(scheduler) as client,  # the fit is one task
+    ):
         report = harmonize_table(
             run, table=table, version=version, batch_column=batch, covariates=cov, join_sql=join,
             ref_batch=ref_batch, method=str(method), name=name, client=client,
@@ -807,14 +817,7 @@ def validate(
         Path | None, typer.Option("--report", help="Write a static HTML report into this folder.")
     ] = None,
     catalog: CatalogOpt = None,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            "--scheduler",
-            envvar="RADGEN_SCHEDULER",
-            help="Dask scheduler for the image checks (default: threads in this process).",
-        ),
-    ] = None,
+    scheduler: OptionalSchedulerOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the data-quality suites on stored data, record the results, optionally write a report."""
@@ -823,12 +826,8 @@ def validate(
 
     cat = _catalog(catalog)
     params = {"stages": stage or "all", "table": table, "version": version}
-    with contextlib.ExitStack() as stack:
-        run = stack.enter_context(cat.run("validate", params))
-        if scheduler:  # the chunked image statistics then run on the cluster's workers
-            from radgen.platform.cluster import dask_client
-
-            stack.enter_context(dask_client(scheduler))
+    # with a scheduler, the chunked image statistics run on the cluster's workers
+    with cat.run("validate", params) as run, _client_if(scheduler):
         results = validate_catalog(
             run, stage, table=table, version=version, say=lambda line: err.print(line)
         )
