@@ -216,23 +216,6 @@ class CountMatrix:
     tpm: npt.NDArray[np.float64]
     fpkm: npt.NDArray[np.float64]
 
-    def _rows(self, columns: slice) -> dict[str, Any]:
-        n_genes = len(self.genes)
-        picked = range(*columns.indices(len(self.samples)))
-        symbols = _symbol(pd.Series(self.genes)).tolist()
-        tpm = self.tpm[:, columns]
-        return {
-            "sample_id": np.repeat([self.samples[j] for j in picked], n_genes),
-            "patient_id": np.repeat([self.patients[j] for j in picked], n_genes),
-            "gene_id": np.tile(self.genes, len(picked)),
-            "gene": symbols * len(picked),
-            "count": self.counts[:, columns].T.ravel(),
-            "length": np.tile(self.lengths, len(picked)),
-            "tpm": tpm.T.ravel(),
-            "fpkm": self.fpkm[:, columns].T.ravel(),
-            "log2_tpm": np.log2(1.0 + tpm.T.ravel()),
-        }
-
     def chunks(
         self, extra: Mapping[str, str], *, samples_per_chunk: int = 50, skip: Iterable[str] = ()
     ) -> Iterator[pa.Table]:
@@ -273,8 +256,8 @@ class CountMatrix:
 
     def to_frame(self) -> pd.DataFrame:
         """All rows as one DataFrame (fine for small matrices and tests)."""
-        frame = pd.DataFrame(self._rows(slice(None)))
-        return frame
+        whole = self.chunks({}, samples_per_chunk=max(1, len(self.samples)))
+        return pa.concat_tables(list(whole)).to_pandas()
 
 
 #: Columns of count tables that describe the gene rather than a sample (featureCounts writes
