@@ -111,7 +111,7 @@ def main() -> None:
                 # warm-up: import radgen on the workers and read one ROI
                 first = rois.iloc[0]
                 record = {
-                    "roi_id": first.roi_id, "image_path": series.loc[first.series_uid, "image_path"],
+                    "roi_id": first.roi_id, "zarr_path": series.loc[first.series_uid, "zarr_path"],
                     "mask_path": first.mask_path, "label": first.label, "bbox": first.bbox,
                     "spacing": series.loc[first.series_uid, "spacing"],
                 }  # fmt: skip

@@ -348,7 +348,7 @@ def ingest_masks_cmd(
     def human() -> None:
         for r in report.rois:
             out.print(
-                f"ROI {r['roi_id']} on {r['series_uid']}: {r['n_voxels']} voxels, {r['volume_mm3']:.1f} mm3"
+                f"ROI {r['roi_id']} on {r['series_uid']}: {r['n_voxels']} voxels, {r['volume_ml']:.2f} ml"
             )
         for q in report.quarantined:
             out.print(f"[yellow]quarantined[/] {q.path}: {q.reason}")

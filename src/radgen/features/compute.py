@@ -62,7 +62,7 @@ def roi_features(
     root_url : str
         Catalog root.
     roi : mapping
-        Row of ``rois`` joined with ``series`` (``image_path``, ``mask_path``, ``label``,
+        Row of ``rois`` joined with ``series`` (``zarr_path``, ``mask_path``, ``label``,
         ``bbox``, ``spacing``).
     settings : mapping
         Validated settings as a dict.
@@ -76,7 +76,7 @@ def roi_features(
     cfg = Settings.model_validate(settings)
     try:
         bbox = [int(b) for b in roi["bbox"]]
-        image = read_region(root, roi["image_path"], name="image", bbox=bbox)
+        image = read_region(root, roi["zarr_path"], name="image", bbox=bbox)
         mask = read_region(root, roi["mask_path"], name="mask", bbox=bbox)
         values = extract(
             image,
@@ -100,7 +100,7 @@ def _roi_frame(root: Root) -> pd.DataFrame:
     rois = tables.read_table(root, "rois").to_pandas()
     series_cols = [
         "series_uid",
-        "image_path",
+        "zarr_path",
         "spacing",
         "scanner_batch",
         *[f.name for f in SCANNER_COLUMNS],
@@ -149,7 +149,7 @@ def compute_features(
     table = f"features_{name}"
     rois = _roi_frame(run.root)
     params = settings.as_params()
-    records = rois[["roi_id", "image_path", "mask_path", "label", "bbox", "spacing"]].to_dict(
+    records = rois[["roi_id", "zarr_path", "mask_path", "label", "bbox", "spacing"]].to_dict(
         "records"
     )
     futures = client.map(
@@ -205,12 +205,12 @@ def _lineage(root: Root, base: pd.DataFrame) -> list[LineageInput]:
         for m, sha in zip(used["mask_id"], used["file_sha256"], strict=True)
     ]
     inst = tables.read_table(
-        root, "instances", columns=["sop_instance_uid", "series_uid", "file_sha256"]
+        root, "instances", columns=["sop_uid", "series_uid", "file_sha256"]
     ).to_pandas()
     inst = inst[inst["series_uid"].isin(uids)]
     inputs += [
         LineageInput("sop_instance", u, s)
-        for u, s in zip(inst["sop_instance_uid"], inst["file_sha256"], strict=True)
+        for u, s in zip(inst["sop_uid"], inst["file_sha256"], strict=True)
     ]
     for name in ("series", "rois", "instances"):
         inputs.append(LineageInput("table", f"{name}@{tables.table_version(root, name)}"))

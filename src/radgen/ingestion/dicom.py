@@ -165,7 +165,7 @@ class DicomHeader:
     rescale_intercept: float
     bits_stored: int
     pixel_representation: int
-    transfer_syntax_uid: str | None
+    transfer_syntax: str | None
     image_type: str | None
     units: str | None
     manufacturer: str | None
@@ -276,7 +276,7 @@ def read_header(path: str) -> DicomHeader | Quarantined:
         rescale_intercept=_number(ds, "RescaleIntercept") or 0.0,
         bits_stored=int(ds.get("BitsStored") or ds.get("BitsAllocated") or 16),
         pixel_representation=int(ds.get("PixelRepresentation") or 0),
-        transfer_syntax_uid=transfer,
+        transfer_syntax=transfer,
         image_type=_text(ds, "ImageType"),
         units=_text(ds, "RescaleType") or ("HU" if _text(ds, "Modality") == "CT" else None),
         manufacturer=_text(ds, "Manufacturer"),
@@ -393,7 +393,7 @@ def _pixels(header: DicomHeader) -> npt.NDArray[Any]:
         raise
     except NotImplementedError as err:
         raise CorruptDicomError(
-            header.path, f"unsupported transfer syntax {header.transfer_syntax_uid}: {err}"
+            header.path, f"unsupported transfer syntax {header.transfer_syntax}: {err}"
         ) from err
     except (OSError, EOFError, ValueError, RuntimeError, AttributeError, KeyError) as err:
         raise CorruptDicomError(header.path, f"truncated or unreadable pixel data: {err}") from err
@@ -576,8 +576,8 @@ def assemble_series(
         "origin": attrs["origin"],
         "direction": direction.ravel().tolist(),
         "units": first.units,
-        "image_path": rel,
-        "content_sha256": content,
+        "zarr_path": rel,
+        "content_hash": content,
         **first.scanner,
         "scanner_batch": batch,
         "acquired_at": min((h.acquired_at for h in headers if h.acquired_at), default=None),
@@ -586,14 +586,14 @@ def assemble_series(
     }
     result.instance_rows = [
         {
-            "sop_instance_uid": h.sop_uid,
+            "sop_uid": h.sop_uid,
             "series_uid": uid,
             "slice_index": i,
             "instance_number": h.instance_number,
             "position": list(h.position) if h.position else None,
             "rescale_slope": h.rescale_slope,
             "rescale_intercept": h.rescale_intercept,
-            "transfer_syntax_uid": h.transfer_syntax_uid,
+            "transfer_syntax": h.transfer_syntax,
             "source_path": h.path,
             "file_sha256": h.sha256,
             "run_id": run_id,

@@ -87,8 +87,8 @@ def _content_hash(headers: Sequence[DicomHeader]) -> str:
 def _existing_series(root: Root) -> dict[str, str]:
     if not tables.table_exists(root, "series"):
         return {}
-    frame = tables.read_table(root, "series", columns=["series_uid", "content_sha256"]).to_pandas()
-    return dict(zip(frame["series_uid"], frame["content_sha256"], strict=True))
+    frame = tables.read_table(root, "series", columns=["series_uid", "content_hash"]).to_pandas()
+    return dict(zip(frame["series_uid"], frame["content_hash"], strict=True))
 
 
 def _gather(
@@ -191,7 +191,7 @@ def ingest_dicom(
     series = pd.DataFrame([r.series_row for r in done])
     instances = pd.DataFrame([row for r in done for row in r.instance_rows])
     sop_inputs = [
-        LineageInput("sop_instance", row["sop_instance_uid"], row["file_sha256"])
+        LineageInput("sop_instance", row["sop_uid"], row["file_sha256"])
         for r in done
         for row in r.instance_rows
     ]

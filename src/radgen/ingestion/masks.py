@@ -127,7 +127,7 @@ def _load_nifti(path: str) -> tuple[npt.NDArray[Any], npt.NDArray[np.float64]]:
 def _series_rows(run: Run) -> list[dict[str, Any]]:
     if not tables.table_exists(run.root, "series"):
         return []
-    cols = ["series_uid", "subject_id", "shape", "spacing", "origin", "direction", "image_path"]
+    cols = ["series_uid", "subject_id", "shape", "spacing", "origin", "direction", "zarr_path"]
     frame = tables.read_table(run.root, "series", columns=cols).to_pandas()
     rows = []
     for rec in frame.to_dict("records"):
@@ -192,7 +192,7 @@ def _roi_rows(
                 "label": label,
                 "name": f"label {label}",
                 "n_voxels": n,
-                "volume_mm3": n * voxel_mm3,
+                "volume_ml": n * voxel_mm3 / 1000.0,
                 "n_components": int(n_components),
                 "bbox": [v for s in box for v in (int(s.start), int(s.stop))],
                 "mask_path": f"masks/{mask_id}.zarr",
@@ -274,7 +274,7 @@ def ingest_masks(
         new = _roi_rows(mask_id, labels, series, path, sha, run.run_id)
         rows.extend(new)
         report.rois.extend(
-            {k: r[k] for k in ("roi_id", "series_uid", "n_voxels", "volume_mm3")} for r in new
+            {k: r[k] for k in ("roi_id", "series_uid", "n_voxels", "volume_ml")} for r in new
         )
         lineage += [LineageInput("file", path, sha), LineageInput("series", series["series_uid"])]
     if report.quarantined:

@@ -53,14 +53,14 @@ def _image_stats(run: Run) -> pd.DataFrame:
     import dask.array as da
 
     series = tables.read_table(
-        run.root, "series", columns=["series_uid", "modality", "image_path"]
+        run.root, "series", columns=["series_uid", "modality", "zarr_path"]
     ).to_pandas()
     inst = tables.read_table(
         run.root, "instances", columns=["series_uid", "slice_index", "position"]
     ).to_pandas()
     rows = []
     for rec in series.to_dict("records"):
-        img = open_volume(run.root, rec["image_path"], name="image").data
+        img = open_volume(run.root, rec["zarr_path"], name="image").data
         finite = da.isfinite(img)
         n, n_finite, lo, hi = dask.compute(img.size, finite.sum(), img.min(), img.max())
         mine = inst[inst["series_uid"] == rec["series_uid"]].sort_values("slice_index")

@@ -105,7 +105,7 @@ def _mask_checks(data: pd.DataFrame) -> list[Check]:
         # plausible lesion volume: from one cubic millimetre to five litres
         Check(
             "ExpectColumnValuesToBeBetween",
-            {"column": "volume_mm3", "min_value": 1.0, "max_value": 5e6},
+            {"column": "volume_ml", "min_value": 0.001, "max_value": 5000.0},
             "warning",
         ),
     ]

@@ -64,9 +64,9 @@ def test_volume_matches_the_written_array_whatever_the_file_order(
         image.values[3], ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
     )
     sops = catalog.sql(
-        f"select sop_instance_uid from instances where series_uid = '{uid}' order by slice_index"
+        f"select sop_uid from instances where series_uid = '{uid}' order by slice_index"
     )
-    assert sops["sop_instance_uid"].tolist() == [pydicom.dcmread(p).SOPInstanceUID for p in paths]
+    assert sops["sop_uid"].tolist() == [pydicom.dcmread(p).SOPInstanceUID for p in paths]
 
 
 def test_oblique_series_is_sorted_along_its_normal(

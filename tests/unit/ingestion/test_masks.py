@@ -52,7 +52,7 @@ def test_mask_in_converter_orientation_lands_on_the_image_grid(series, tmp_path:
     rois = {r["roi_id"].split(":")[1]: r for r in report.rois}
     assert rois["1"]["n_voxels"] == 18
     assert rois["2"]["n_voxels"] == 1
-    assert rois["1"]["volume_mm3"] == pytest.approx(18 * 2.0 * 0.7 * 0.9)
+    assert rois["1"]["volume_ml"] == pytest.approx(18 * 2.0 * 0.7 * 0.9 / 1000)
     mask_id = report.rois[0]["roi_id"].split(":")[0]
     np.testing.assert_array_equal(catalog.mask(mask_id).values, mask)
     row = catalog.sql("select bbox, n_components from rois where label = 1").iloc[0]

@@ -33,16 +33,16 @@ SCANNER = {"manufacturer": "ACME", "manufacturer_model_name": "X1", "kvp": 120.0
 VALID: dict[str, tuple[str, Callable[[], pd.DataFrame]]] = {
     "series": ("dicom", lambda: _two(
         series_uid=["1.2.3", "1.2.4"], modality="CT", n_instances=10, shape=[[10, 4, 4]] * 2,
-        spacing=[[2.5, 0.8, 0.8]] * 2, origin=[[0.0, 0.0, 0.0]] * 2, image_path=["images/a.zarr", "images/b.zarr"],
-        content_sha256=SHA, scanner_batch="sb-1", run_id="r", ingested_at=NOW, **SCANNER)),
+        spacing=[[2.5, 0.8, 0.8]] * 2, origin=[[0.0, 0.0, 0.0]] * 2, zarr_path=["images/a.zarr", "images/b.zarr"],
+        content_hash=SHA, scanner_batch="sb-1", run_id="r", ingested_at=NOW, **SCANNER)),
     "instances": ("dicom", lambda: _two(
-        sop_instance_uid=["1.1", "1.2"], series_uid="1.2.3", slice_index=[0, 1], source_path=["a.dcm", "b.dcm"],
+        sop_uid=["1.1", "1.2"], series_uid="1.2.3", slice_index=[0, 1], source_path=["a.dcm", "b.dcm"],
         file_sha256=SHA, run_id="r")),
     "scanner_batches": ("dicom", lambda: _two(scanner_batch=["sb-1", "sb-2"], label="CT", run_id="r")),
     "quarantine": ("quarantine", lambda: _two(
         path=["x", "y"], run_id="r", kind="dicom", reason="not DICOM", quarantined_at=NOW)),
     "rois": ("masks", lambda: _two(
-        roi_id=["m:1", "m:2"], mask_id="m", series_uid="1.2.3", label=[1, 2], n_voxels=100, volume_mm3=160.0,
+        roi_id=["m:1", "m:2"], mask_id="m", series_uid="1.2.3", label=[1, 2], n_voxels=100, volume_ml=0.16,
         n_components=1, mask_path="masks/m.zarr", source_path="m.nii.gz", file_sha256=SHA, run_id="r")),
     "mutations": ("omics", lambda: _two(
         sample_id="S1-01", patient_id="S1", gene=["TP53", "KRAS"], variant_classification="Missense_Mutation",
