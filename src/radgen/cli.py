@@ -284,6 +284,17 @@ def sql(
         out.print(_frame_table(frame))
 
 
+#: ``--no-deid`` of the ingest commands (one meaning: identifiers kept as the files have them).
+NoDeidOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-deid",
+        help="Keep patient ids, UIDs and dates as the files have them (default: PS3.15 "
+        "de-identification; omics samples link to the pseudonymized imaging subjects).",
+    ),
+]
+
+
 @ingest_app.command("dicom")
 def ingest_dicom_cmd(
     paths: Annotated[
@@ -291,17 +302,31 @@ def ingest_dicom_cmd(
     ],
     catalog: CatalogOpt = None,
     scheduler: SchedulerOpt = None,
+    no_deid: NoDeidOpt = False,
+    batch_fields: Annotated[
+        str | None,
+        typer.Option(
+            "--batch-fields",
+            help="Comma-separated header fields that define a scanner batch "
+            "(default: modality,manufacturer,manufacturer_model_name,convolution_kernel,kvp,"
+            "magnetic_field_strength, or scanner_batch_fields in ROOT/config/radgen.yaml).",
+        ),
+    ] = None,
     allow_warnings: AllowWarningsOpt = False,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Ingest DICOM series: sort by geometry, write Zarr volumes, quarantine bad files."""
+    """Ingest DICOM series: sort by geometry, de-identify, write Zarr volumes, quarantine bad files."""
+    from radgen.ingestion.dicom import batch_fields as checked_fields
     from radgen.ingestion.dicom import find_files
     from radgen.ingestion.ingest_dicom import ingest_dicom
 
-    find_files(paths)  # fail fast on a missing path, before starting a cluster
+    find_files(paths)  # fail fast on a missing path or option, before starting a cluster
+    fields = None if batch_fields is None else checked_fields(batch_fields)
     cat = _catalog(catalog)
-    params = {"paths": [str(p) for p in paths]}
+    params: dict[str, Any] = {"paths": [str(p) for p in paths], "deidentify": not no_deid}
+    if fields is not None:
+        params["batch_fields"] = list(fields)
     with _cluster_run(
         cat, "ingest dicom", params, allow_warnings, scheduler, not (quiet or as_json)
     ) as (
@@ -309,7 +334,14 @@ def ingest_dicom_cmd(
         client,
         progress,
     ):
-        report = ingest_dicom(run, paths, client, progress=progress)
+        report = ingest_dicom(
+            run,
+            paths,
+            client,
+            deidentify=not no_deid,
+            batch_fields=fields,
+            progress=progress,
+        )
 
     def human() -> None:
         for s in report.series:
@@ -403,6 +435,7 @@ def ingest_omics_cmd(
         Path | None,
         typer.Option("--samples", help="mutations: case list of the sequenced samples."),
     ] = None,
+    no_deid: NoDeidOpt = False,
     catalog: CatalogOpt = None,
     allow_warnings: AllowWarningsOpt = False,
     as_json: JsonOpt = False,
@@ -424,6 +457,7 @@ def ingest_omics_cmd(
         lengths=None if lengths is None else str(lengths),
         genome=genome,
         samples=None if samples is None else str(samples),
+        deidentify=not no_deid,
     )
     cat = _catalog(catalog)
     params = {

@@ -516,7 +516,7 @@ DEMO_DATASET_SQL = (
     "FROM features_radiomics f "
     "JOIN subjects s ON s.subject_id = f.subject_id "
     "JOIN gene_mutation g ON g.sample_id = s.sample_id AND g.gene = 'TP53' "
-    "LEFT JOIN clinical c ON c.patient_id = f.subject_id "
+    "LEFT JOIN clinical c ON c.patient_id = s.patient_id "
     "ORDER BY f.subject_id"
 )
 
@@ -608,7 +608,7 @@ def run_demo(
             f"computed {feats.n_features} first-order features for {feats.n_rois} ROIs "
             f"-> features_radiomics@{feats.version}"
         )
-    join = "select patient_id as subject_id, mutated as tp53 from gene_mutation where gene = 'TP53'"
+    join = "select s.subject_id, g.mutated as tp53 from gene_mutation g join subjects s using (sample_id) where g.gene = 'TP53'"
     harmonize_params = {
         "table": "features_radiomics",
         "method": "combat",

@@ -102,7 +102,8 @@ class Pipeline:
         )
         self.dataset_sql = (
             "select f.subject_id, f.roi_id, f.scanner_batch, f.stat_mean, f.stat_var, g.mutated "
-            "from features_radiomics f join gene_mutation g on g.patient_id = f.subject_id and g.gene = 'TP53' "
+            "from features_radiomics f join subjects s on s.subject_id = f.subject_id "
+            "join gene_mutation g on g.sample_id = s.sample_id and g.gene = 'TP53' "
             "order by f.subject_id"
         )
         radgen("datasets", "publish", "cohort", "--sql", self.dataset_sql, catalog=self.catalog)
@@ -148,11 +149,12 @@ def test_first_order_mean_equals_numpy_over_the_roi(pipeline: Pipeline) -> None:
 
 def test_planted_genotype_effect_is_visible(pipeline: Pipeline) -> None:
     frame = pipeline.sql(
-        "select f.subject_id, f.stat_var, g.mutated from features_radiomics f "
-        "join gene_mutation g on g.patient_id = f.subject_id and g.gene = 'TP53'"
+        "select s.patient_id, f.stat_var, g.mutated from features_radiomics f "
+        "join subjects s on s.subject_id = f.subject_id "
+        "join gene_mutation g on g.sample_id = s.sample_id and g.gene = 'TP53'"
     )
     truth = {p["patient_id"]: p["tp53_mutated"] for p in pipeline.cohort.patients}
-    assert dict(zip(frame["subject_id"], frame["mutated"], strict=True)) == truth
+    assert dict(zip(frame["patient_id"], frame["mutated"], strict=True)) == truth
     mutated = frame.loc[frame["mutated"], "stat_var"]
     wild = frame.loc[~frame["mutated"], "stat_var"]
     assert len(mutated) == 3
@@ -363,7 +365,7 @@ def test_demo_command_runs_end_to_end(tmp_path: Path) -> None:
 
 
 def test_harmonize_removes_the_scanner_effect_and_keeps_the_genotype(pipeline: Pipeline) -> None:
-    join = "select patient_id as subject_id, mutated as tp53 from gene_mutation where gene = 'TP53'"
+    join = "select s.subject_id, g.mutated as tp53 from gene_mutation g join subjects s using (sample_id) where g.gene = 'TP53'"
     done = radgen(
         "harmonize", "--table", "features_radiomics", "--join", join, "--covariates", "tp53", "--json",
         catalog=pipeline.catalog,

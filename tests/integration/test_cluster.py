@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 BIN = Path(sys.executable).parent
 SETTINGS = yaml.safe_dump(DEMO_SETTINGS)  # PyRadiomics-style YAML, as a user writes it
 COVARIATES = (
-    "select patient_id as subject_id, mutated as tp53 from gene_mutation where gene = 'TP53'"
+    "select s.subject_id, g.mutated as tp53 from gene_mutation g join subjects s using (sample_id) where g.gene = 'TP53'"
 )
 
 

@@ -18,7 +18,7 @@ import logging
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,10 @@ import numpy as np
 import numpy.typing as npt
 import pydicom
 from pydicom.errors import InvalidDicomError
+from pydicom.pixels import get_decoder, pixel_array
 
-from radgen.errors import CorruptDicomError, InputError
+from radgen.errors import ConfigError, CorruptDicomError, InputError
+from radgen.ingestion.deid import PROFILE, Deidentifier, phi_values
 from radgen.platform.storage import Root, file_sha256
 from radgen.platform.volumes import write_volume_slices
 
@@ -49,13 +51,23 @@ SPACING_TOLERANCE = 0.01
 #: Orientation cosines may differ by this much between slices of one series.
 ORIENTATION_TOLERANCE = 1e-4
 
-_SCANNER_KEYS = (
+#: Scanner fields that define a batch by default (see :func:`scanner_batch`).
+BATCH_FIELDS = (
     "modality",
     "manufacturer",
     "manufacturer_model_name",
     "convolution_kernel",
     "kvp",
     "magnetic_field_strength",
+)
+#: Header fields a batch may be defined by.
+BATCH_FIELD_CHOICES = (
+    *BATCH_FIELDS,
+    "software_versions",
+    "slice_thickness",
+    "repetition_time",
+    "echo_time",
+    "body_part",
 )
 
 
@@ -177,6 +189,9 @@ class DicomHeader:
     repetition_time: float | None
     echo_time: float | None
     acquired_at: dt.datetime | None = None
+    frame: int | None = None
+    localizer: bool = False
+    phi: tuple[str, ...] = ()
 
     @property
     def scanner(self) -> dict[str, Any]:
@@ -219,8 +234,12 @@ def find_files(paths: Sequence[str | Path]) -> list[str]:
     return sorted(set(found))
 
 
-def read_header(path: str) -> DicomHeader | Quarantined:
-    """Read the header of one file; a :class:`Quarantined` explains files that are unusable.
+def read_header(path: str) -> list[DicomHeader] | Quarantined:
+    """Read the header of one file: one :class:`DicomHeader` per frame, or why it is unusable.
+
+    A classic image gives one header. An enhanced multi-frame object gives one per frame,
+    with the frame's plane position, orientation, pixel measures and pixel value
+    transformation taken from its per-frame (else shared) functional groups.
 
     Parameters
     ----------
@@ -229,7 +248,7 @@ def read_header(path: str) -> DicomHeader | Quarantined:
 
     Returns
     -------
-    DicomHeader or Quarantined
+    list of DicomHeader, or Quarantined
     """
     try:
         digest = file_sha256(path)
@@ -239,7 +258,7 @@ def read_header(path: str) -> DicomHeader | Quarantined:
         ds = pydicom.dcmread(path, stop_before_pixels=True)
     except InvalidDicomError:
         return Quarantined(path, "not DICOM (no DICM preamble or valid header)", file_sha256=digest)
-    except (OSError, EOFError, ValueError, KeyError, TypeError) as err:
+    except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError) as err:
         return Quarantined(path, f"truncated or corrupt header: {err}", file_sha256=digest)
     series_uid = _text(ds, "SeriesInstanceUID")
     sop_uid = _text(ds, "SOPInstanceUID")
@@ -247,15 +266,17 @@ def read_header(path: str) -> DicomHeader | Quarantined:
         return Quarantined(path, "no SeriesInstanceUID or SOPInstanceUID", file_sha256=digest)
     rows, cols = ds.get("Rows"), ds.get("Columns")
     if not rows or not cols:
-        return Quarantined(path, "not an image (no Rows/Columns)", series_uid, digest)
-    spacing = _floats(ds, "PixelSpacing", 2)
+        modality = _text(ds, "Modality") or "unknown modality"
+        return Quarantined(path, f"not an image (no Rows/Columns; {modality})", series_uid, digest)
     meta = getattr(ds, "file_meta", None)
     transfer = (
         str(meta.TransferSyntaxUID) if meta is not None and "TransferSyntaxUID" in meta else None
     )
-    instance = ds.get("InstanceNumber")
-    position = _floats(ds, "ImagePositionPatient", 3)
-    return DicomHeader(
+    unsupported = _unsupported_transfer_syntax(transfer)
+    if unsupported:
+        return Quarantined(path, unsupported, series_uid, digest)
+    image_type = _text(ds, "ImageType")
+    base = DicomHeader(
         path=path,
         sha256=digest,
         series_uid=series_uid,
@@ -267,17 +288,17 @@ def read_header(path: str) -> DicomHeader | Quarantined:
         body_part=_text(ds, "BodyPartExamined"),
         rows=int(rows),
         columns=int(cols),
-        position=None if position is None else (position[0], position[1], position[2]),
+        position=_position(ds),
         orientation=_floats(ds, "ImageOrientationPatient", 6),
-        pixel_spacing=None if spacing is None else (spacing[0], spacing[1]),
+        pixel_spacing=_pair(ds),
         slice_thickness=_number(ds, "SliceThickness"),
-        instance_number=None if instance in (None, "") else int(instance),
+        instance_number=_int(ds.get("InstanceNumber")),
         rescale_slope=_number(ds, "RescaleSlope") or 1.0,
         rescale_intercept=_number(ds, "RescaleIntercept") or 0.0,
         bits_stored=int(ds.get("BitsStored") or ds.get("BitsAllocated") or 16),
         pixel_representation=int(ds.get("PixelRepresentation") or 0),
         transfer_syntax=transfer,
-        image_type=_text(ds, "ImageType"),
+        image_type=image_type,
         units=_text(ds, "RescaleType") or ("HU" if _text(ds, "Modality") == "CT" else None),
         manufacturer=_text(ds, "Manufacturer"),
         manufacturer_model_name=_text(ds, "ManufacturerModelName"),
@@ -288,20 +309,128 @@ def read_header(path: str) -> DicomHeader | Quarantined:
         repetition_time=_number(ds, "RepetitionTime"),
         echo_time=_number(ds, "EchoTime"),
         acquired_at=acquisition_time(ds),
+        localizer="LOCALIZER" in (image_type or "").upper().split("\\"),
+        phi=phi_values(ds),
     )
+    n_frames = _int(ds.get("NumberOfFrames")) or 1
+    if "PerFrameFunctionalGroupsSequence" in ds:
+        return _frames(ds, base, n_frames)
+    if n_frames > 1:
+        return Quarantined(
+            path,
+            f"multi-frame object ({n_frames} frames) without per-frame functional groups: "
+            "no position per frame",
+            series_uid,
+            digest,
+        )
+    return [base]
+
+
+def _unsupported_transfer_syntax(transfer: str | None) -> str | None:
+    """Why pixels in this transfer syntax cannot be decoded here (None when they can)."""
+    if transfer is None:
+        return None
+    uid = pydicom.uid.UID(transfer)
+    try:
+        decoder = get_decoder(uid)
+    except NotImplementedError:
+        return f"unsupported transfer syntax {uid.name} ({transfer})"
+    if not decoder.is_available:
+        return f"unsupported transfer syntax {uid.name} ({transfer}): no decoder installed"
+    return None
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return None if value in (None, "") else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _position(ds: pydicom.Dataset) -> tuple[float, float, float] | None:
+    position = _floats(ds, "ImagePositionPatient", 3)
+    return None if position is None else (position[0], position[1], position[2])
+
+
+def _pair(ds: pydicom.Dataset) -> tuple[float, float] | None:
+    spacing = _floats(ds, "PixelSpacing", 2)
+    return None if spacing is None else (spacing[0], spacing[1])
+
+
+def _group(item: pydicom.Dataset | None, shared: pydicom.Dataset | None, name: str) -> Any:
+    """A functional group macro of one frame: its per-frame item, else the shared one."""
+    for source in (item, shared):
+        if source is not None and name in source and len(source[name].value):
+            return source[name].value[0]
+    return None
+
+
+def _frames(ds: pydicom.Dataset, base: DicomHeader, n_frames: int) -> list[DicomHeader]:
+    """One header per frame of an enhanced multi-frame object."""
+    per_frame = ds.PerFrameFunctionalGroupsSequence
+    shared_seq = ds.get("SharedFunctionalGroupsSequence")
+    shared = shared_seq[0] if shared_seq else None
+    out = []
+    for index in range(n_frames):
+        item = per_frame[index] if index < len(per_frame) else None
+        plane = _group(item, shared, "PlanePositionSequence")
+        orient = _group(item, shared, "PlaneOrientationSequence")
+        measures = _group(item, shared, "PixelMeasuresSequence")
+        value = _group(item, shared, "PixelValueTransformationSequence")
+        out.append(
+            replace(
+                base,
+                frame=index,
+                position=_position(plane) if plane is not None else base.position,
+                orientation=(
+                    _floats(orient, "ImageOrientationPatient", 6)
+                    if orient is not None
+                    else base.orientation
+                ),
+                pixel_spacing=_pair(measures) if measures is not None else base.pixel_spacing,
+                slice_thickness=(
+                    _number(measures, "SliceThickness")
+                    if measures is not None
+                    else base.slice_thickness
+                ),
+                rescale_slope=(
+                    _number(value, "RescaleSlope") or 1.0
+                    if value is not None
+                    else base.rescale_slope
+                ),
+                rescale_intercept=(
+                    _number(value, "RescaleIntercept") or 0.0
+                    if value is not None
+                    else base.rescale_intercept
+                ),
+            )
+        )
+    return out
 
 
 def read_headers(paths: Sequence[str]) -> list[DicomHeader | Quarantined]:
     """Read many headers (one Dask task handles a batch of files)."""
-    return [read_header(p) for p in paths]
+    out: list[DicomHeader | Quarantined] = []
+    for path in paths:
+        read = read_header(path)
+        if isinstance(read, Quarantined):
+            out.append(read)
+        else:
+            out.extend(read)
+    return out
 
 
-def scanner_batch(header_or_row: DicomHeader | dict[str, Any]) -> tuple[str, str]:
+def scanner_batch(
+    header_or_row: DicomHeader | dict[str, Any], fields: Sequence[str] = BATCH_FIELDS
+) -> tuple[str, str]:
     """Batch id and readable label derived from scanner metadata.
 
-    The batch is the acquisition and reconstruction setup that shifts feature values:
-    modality, manufacturer, model, reconstruction kernel, kVp (CT) and field strength (MR).
-    Slice thickness and pixel spacing stay on every row as covariates instead.
+    By default the batch is the acquisition and reconstruction setup that shifts feature
+    values: modality, manufacturer, model, reconstruction kernel, kVp (CT) and field strength
+    (MR); slice thickness and pixel spacing stay on every row as covariates instead. Which
+    fields define a batch is configurable (``radgen ingest dicom --batch-fields``, or
+    ``scanner_batch_fields`` in ``ROOT/config/radgen.yaml``), any of
+    :data:`BATCH_FIELD_CHOICES`.
 
     Returns
     -------
@@ -309,18 +438,41 @@ def scanner_batch(header_or_row: DicomHeader | dict[str, Any]) -> tuple[str, str
         ``("sb-1a2b3c4d", "CT | ACME | Scanner 9 | B30f | 120 kV")``.
     """
     values = asdict(header_or_row) if isinstance(header_or_row, DicomHeader) else header_or_row
-    parts = [_present(values.get(k)) for k in _SCANNER_KEYS]
+    parts = {k: _present(values.get(k)) for k in fields}
     norm = [
         "" if v is None else (f"{v:g}" if isinstance(v, float) else str(v).strip().upper())
-        for v in parts
+        for v in parts.values()
     ]
+    if tuple(fields) != BATCH_FIELDS:  # another definition gives other ids
+        norm = [f"{k}={v}" for k, v in zip(fields, norm, strict=True)]
     digest = hashlib.sha256("|".join(norm).encode()).hexdigest()[:8]
-    label_bits = [str(v) for v in parts[:4] if v]
-    if parts[4]:
-        label_bits.append(f"{parts[4]:g} kV")
-    if parts[5]:
-        label_bits.append(f"{parts[5]:g} T")
+    units = {"kvp": " kV", "magnetic_field_strength": " T", "slice_thickness": " mm"}
+    label_bits = [
+        f"{v:g}{units.get(k, '')}" if isinstance(v, float) else str(v)
+        for k, v in parts.items()
+        if v not in (None, "")
+    ]
     return f"sb-{digest}", " | ".join(label_bits) or "unknown scanner"
+
+
+def batch_fields(raw: str | Sequence[str] | None) -> tuple[str, ...]:
+    """Validated batch field list from a comma-separated string or a list (None: default).
+
+    Raises
+    ------
+    ConfigError
+        A name is not one of :data:`BATCH_FIELD_CHOICES`, or the list is empty.
+    """
+    if raw is None:
+        return BATCH_FIELDS
+    names = [n.strip() for n in (raw.split(",") if isinstance(raw, str) else raw) if n.strip()]
+    unknown = [n for n in names if n not in BATCH_FIELD_CHOICES]
+    if unknown or not names:
+        raise ConfigError(
+            "scanner batch fields",
+            f"{', '.join(unknown) or 'empty list'}: choose from {', '.join(BATCH_FIELD_CHOICES)}",
+        )
+    return tuple(dict.fromkeys(names))
 
 
 def _present(value: Any) -> Any:
@@ -381,14 +533,17 @@ def _stored_dtype(headers: Sequence[DicomHeader]) -> np.dtype[Any]:
 
 def _pixels(header: DicomHeader) -> npt.NDArray[Any]:
     try:
-        ds = pydicom.dcmread(header.path)
-        if (
-            "PixelData" not in ds
-            and "FloatPixelData" not in ds
-            and "DoubleFloatPixelData" not in ds
-        ):
-            raise CorruptDicomError(header.path, "no Pixel Data element")
-        arr = ds.pixel_array
+        if header.frame is not None:  # one frame, without decoding the others
+            arr = pixel_array(header.path, index=header.frame)
+        else:
+            ds = pydicom.dcmread(header.path)
+            if (
+                "PixelData" not in ds
+                and "FloatPixelData" not in ds
+                and "DoubleFloatPixelData" not in ds
+            ):
+                raise CorruptDicomError(header.path, "no Pixel Data element")
+            arr = ds.pixel_array
     except CorruptDicomError:
         raise
     except NotImplementedError as err:
@@ -400,7 +555,8 @@ def _pixels(header: DicomHeader) -> npt.NDArray[Any]:
     if arr.shape != (header.rows, header.columns):
         raise CorruptDicomError(
             header.path,
-            f"pixel array shape {arr.shape} is not one {header.rows}x{header.columns} frame",
+            f"pixel array shape {arr.shape} is not one {header.rows}x{header.columns} "
+            "grey-level frame",
         )
     return np.asarray(arr)
 
@@ -444,6 +600,8 @@ def assemble_series(
     root_url: str,
     *,
     run_id: str,
+    deid: Deidentifier | None = None,
+    batch_fields: Sequence[str] = BATCH_FIELDS,
     progress: Callable[[int], None] | None = None,
 ) -> SeriesResult:
     """Sort, check and write one series as a Zarr volume (runs on a Dask worker).
@@ -451,11 +609,16 @@ def assemble_series(
     Parameters
     ----------
     headers : sequence of DicomHeader
-        Every file of one SeriesInstanceUID.
+        Every slice (file or frame) of one SeriesInstanceUID, localizers excluded.
     root_url : str
         Catalog root (the worker opens its own filesystem).
     run_id : str
         Run the rows belong to.
+    deid : Deidentifier, optional
+        De-identify what is stored (see :mod:`radgen.ingestion.deid`); None keeps the
+        identifiers (``--no-deid``).
+    batch_fields : sequence of str
+        Fields that define the scanner batch (:func:`scanner_batch`).
     progress : callable, optional
         Called with the number of slices written.
 
@@ -464,18 +627,26 @@ def assemble_series(
     SeriesResult
         Rows for ``series``/``instances`` and image statistics, or quarantine entries.
     """
-    uid = headers[0].series_uid
-    folder = _series_folder(headers)
+    first = headers[0]
+    phi = sorted({v for h in headers for v in h.phi})
+
+    def clean(text: str) -> str:
+        return text if deid is None else deid.redact(text, phi, first.patient_id)
+
+    def new_uid(value: str) -> str:
+        return value if deid is None else deid.uid(value)
+
+    uid = new_uid(first.series_uid)
+    folder = clean(_series_folder(headers))
     result = SeriesResult(series_uid=uid)
 
     def reject(reason: str) -> SeriesResult:
-        result.quarantined.append(Quarantined(folder, reason, uid))
+        result.quarantined.append(Quarantined(folder, clean(reason), uid))
         return result
 
     problem = _geometry_problem(headers)
     if problem:
         return reject(problem)
-    first = headers[0]
     assert first.orientation is not None
     assert first.pixel_spacing is not None
     normal = _normal(first.orientation)
@@ -497,12 +668,13 @@ def assemble_series(
                 return reject(
                     f"duplicate position {pos:.3f} mm with different pixels: {prev.path}, {h.path}"
                 )
-            log.info("%s: %s duplicates %s; kept one", uid, h.path, prev.path)
+            log.info("%s: %s duplicates %s; kept one", uid, clean(h.path), clean(prev.path))
             continue
         keep.append(h)
         keep_pos.append(pos)
     ordered, positions = keep, np.asarray(keep_pos)
 
+    tilt = 0.0
     if len(ordered) > 1:
         gaps = np.diff(positions)
         step = float(np.median(gaps))
@@ -516,6 +688,9 @@ def assemble_series(
                 f"where {step:.3f} mm is typical"
             )
         spacing_cv = float(np.std(gaps) / step)
+        tilt = _gantry_tilt(ordered, normal)
+        if tilt > 0:
+            log.warning("%s: gantry tilt of %.2f degrees (volume kept unsheared)", uid, tilt)
     else:
         step = float(first.slice_thickness or 1.0)
         spacing_cv = 0.0
@@ -541,6 +716,7 @@ def assemble_series(
             yield plane
 
     rel = f"images/{uid}.zarr"
+    sop_uids = [new_uid(h.sop_uid) for h in ordered]
     attrs = {
         "series_uid": uid,
         "spacing": spacing,
@@ -549,7 +725,8 @@ def assemble_series(
         "modality": first.modality,
         "units": first.units,
         "rescale": [[h.rescale_slope, h.rescale_intercept] for h in ordered],
-        "sop_instance_uids": [h.sop_uid for h in ordered],
+        "sop_instance_uids": sop_uids,
+        "frame_numbers": [1 if h.frame is None else h.frame + 1 for h in ordered],
         "run_id": run_id,
     }
     root = Root.from_string(root_url)
@@ -561,32 +738,46 @@ def assemble_series(
         return reject(f"{err.path}: {err.reason}")
 
     now = dt.datetime.now(dt.UTC)
-    batch, _ = scanner_batch(first)
+    batch, _ = scanner_batch(first, batch_fields)
     content = hashlib.sha256("".join(sorted(h.sha256 for h in headers)).encode()).hexdigest()
+    acquired = min((h.acquired_at for h in headers if h.acquired_at), default=None)
+    if acquired is not None and deid is not None:  # modified dates: one shift per subject
+        acquired -= deid.date_shift(first.patient_id)
     result.series_row = {
         "series_uid": uid,
-        "study_uid": first.study_uid,
-        "subject_id": first.patient_id,
+        "study_uid": None if first.study_uid is None else new_uid(first.study_uid),
+        "subject_id": first.patient_id if deid is None else deid.subject(first.patient_id),
         "modality": first.modality,
-        "series_description": first.series_description,
+        "series_description": (
+            None if first.series_description is None else clean(first.series_description)
+        ),
         "body_part": first.body_part,
         "n_instances": len(ordered),
         "shape": list(shape),
         "spacing": spacing,
+        "rows": first.rows,
+        "columns": first.columns,
+        "spacing_z": spacing[0],
+        "spacing_y": spacing[1],
+        "spacing_x": spacing[2],
+        "oblique": _oblique(direction),
+        "gantry_tilt_deg": tilt,
         "origin": attrs["origin"],
         "direction": direction.ravel().tolist(),
         "units": first.units,
         "zarr_path": rel,
         "content_hash": content,
+        "deidentification": None if deid is None else PROFILE,
         **first.scanner,
         "scanner_batch": batch,
-        "acquired_at": min((h.acquired_at for h in headers if h.acquired_at), default=None),
+        "acquired_at": acquired,
         "run_id": run_id,
         "ingested_at": now,
     }
     result.instance_rows = [
         {
-            "sop_uid": h.sop_uid,
+            "sop_uid": sop,
+            "frame_number": 1 if h.frame is None else h.frame + 1,
             "series_uid": uid,
             "slice_index": i,
             "instance_number": h.instance_number,
@@ -594,11 +785,11 @@ def assemble_series(
             "rescale_slope": h.rescale_slope,
             "rescale_intercept": h.rescale_intercept,
             "transfer_syntax": h.transfer_syntax,
-            "source_path": h.path,
+            "source_path": clean(h.path),
             "file_sha256": h.sha256,
             "run_id": run_id,
         }
-        for i, h in enumerate(ordered)
+        for i, (h, sop) in enumerate(zip(ordered, sop_uids, strict=True))
     ]
     plausible = plausible_range(first.modality, stats["min_value"], stats["max_value"])
     result.image_stats = {
@@ -609,6 +800,29 @@ def assemble_series(
         "in_plausible_range": plausible,
     }
     return result
+
+
+#: Tilt below this (degrees) is rounding in the positions, not a tilted gantry.
+TILT_TOLERANCE_DEG = 0.1
+
+
+def _gantry_tilt(ordered: Sequence[DicomHeader], normal: npt.NDArray[np.float64]) -> float:
+    """Angle between the slice normal and the first-to-last position step, in degrees."""
+    step = np.asarray(ordered[-1].position, dtype=float) - np.asarray(
+        ordered[0].position, dtype=float
+    )
+    length = float(np.linalg.norm(step))
+    if length == 0:
+        return 0.0
+    cos = min(1.0, abs(float(np.dot(step / length, normal))))
+    angle = math.degrees(math.acos(cos))
+    return round(angle, 3) if angle > TILT_TOLERANCE_DEG else 0.0
+
+
+def _oblique(direction: npt.NDArray[np.float64]) -> bool:
+    """Whether some array axis is not along a patient axis (beyond 1e-3 in its cosines)."""
+    cosines = np.abs(direction)
+    return bool(np.any((cosines > 1e-3) & (cosines < 1 - 1e-3)))
 
 
 def plausible_range(modality: str, lo: float, hi: float) -> bool:

@@ -9,6 +9,7 @@ a rerun after a crash finish the job: ``instances``, ``scanner_batches``, ``quar
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ import pandas as pd
 from distributed import Client, as_completed
 
 from radgen.errors import InputError
+from radgen.ingestion import dicom
+from radgen.ingestion.deid import Deidentifier
 from radgen.ingestion.dicom import (
     DicomHeader,
     Quarantined,
@@ -30,12 +33,16 @@ from radgen.ingestion.dicom import (
     scanner_batch,
 )
 from radgen.platform import tables
+from radgen.platform.config import load_config
 from radgen.platform.runs import LineageInput, Run
 from radgen.platform.storage import Root
 
 __all__ = ["IngestReport", "ProgressFn", "ingest_dicom", "quarantine_rows"]
 
 log = logging.getLogger(__name__)
+
+#: Quarantine reason of a localizer (scout) image.
+LOCALIZER_REASON = "localizer (scout) image: not part of a volume"
 
 #: ``progress(stage, done, total)``: called as work completes.
 ProgressFn = Callable[[str, int, int], None]
@@ -107,6 +114,8 @@ def ingest_dicom(
     paths: Sequence[str | Path],
     client: Client,
     *,
+    deidentify: bool = True,
+    batch_fields: Sequence[str] | None = None,
     progress: ProgressFn | None = None,
 ) -> IngestReport:
     """Ingest every DICOM series found under `paths` into the catalog of `run`.
@@ -119,6 +128,13 @@ def ingest_dicom(
         Files or folders (searched recursively).
     client : distributed.Client
         Where header reading and series assembly run.
+    deidentify : bool, default True
+        Apply :mod:`radgen.ingestion.deid` (pseudonymous subject ids, keyed UIDs, shifted
+        dates, identifying values removed from paths and descriptions); the run's recorded
+        parameters are redacted the same way.
+    batch_fields : sequence of str, optional
+        Fields that define a scanner batch; default ``scanner_batch_fields`` of the catalog
+        config, else :data:`radgen.ingestion.dicom.BATCH_FIELDS`.
     progress : callable, optional
         ``progress(stage, done, total)``.
 
@@ -133,6 +149,10 @@ def ingest_dicom(
         reasons).
     """
     root = run.root
+    fields = dicom.batch_fields(
+        batch_fields if batch_fields is not None else load_config(root).get("scanner_batch_fields")
+    )
+    deid = Deidentifier.for_root(root) if deidentify else None
     files = find_files(paths)
     if not files:
         raise InputError(", ".join(str(p) for p in paths), "no files found")
@@ -142,17 +162,26 @@ def ingest_dicom(
     read = [
         item for batch in _gather(client, header_futures, "headers", progress) for item in batch
     ]
-    headers = [h for h in read if isinstance(h, DicomHeader)]
+    headers = [h for h in read if isinstance(h, DicomHeader) and not h.localizer]
     report = IngestReport(quarantined=[q for q in read if isinstance(q, Quarantined)])
+    report.quarantined += [
+        Quarantined(h.path, LOCALIZER_REASON, h.series_uid, h.sha256)
+        for h in read
+        if isinstance(h, DicomHeader) and h.localizer
+    ]
+    phi = sorted({v for h in read if isinstance(h, DicomHeader) for v in h.phi})
+
+    def catalog_uid(uid: str) -> str:
+        return uid if deid is None else deid.uid(uid)
 
     existing = _existing_series(root)
     todo: list[list[DicomHeader]] = []
     for uid, group in group_by_series(headers).items():
-        known = existing.get(uid)
+        known = existing.get(catalog_uid(uid))
         if known is None:
             todo.append(group)
         elif known == _content_hash(group):
-            report.unchanged.append(uid)
+            report.unchanged.append(catalog_uid(uid))
         else:
             report.quarantined.append(
                 Quarantined(
@@ -163,10 +192,19 @@ def ingest_dicom(
             )
 
     series_futures = client.map(
-        assemble_series, todo, root_url=root.url, run_id=run.run_id, pure=False
+        assemble_series,
+        todo,
+        root_url=root.url,
+        run_id=run.run_id,
+        deid=deid,
+        batch_fields=fields,
+        pure=False,
     )
     results: list[SeriesResult] = _gather(client, series_futures, "series", progress)
     done = [r for r in results if r.series_row is not None]
+    if deid is not None:  # file-level entries and the recorded parameters carry no PHI
+        report.quarantined = [_redacted(q, deid, phi) for q in report.quarantined]
+        run.params = json.loads(deid.redact(json.dumps(dict(run.params)), phi))
     for r in results:
         report.quarantined.extend(r.quarantined)
 
@@ -182,7 +220,7 @@ def ingest_dicom(
             return report
         reasons = "; ".join(f"{q.path}: {q.reason}" for q in report.quarantined[:3])
         raise InputError(
-            ", ".join(str(p) for p in paths),
+            ", ".join(str(p) for p in run.params.get("paths", paths)),
             f"nothing ingested; {len(report.quarantined)} quarantined ({reasons})",
         )
 
@@ -194,9 +232,10 @@ def ingest_dicom(
         LineageInput("sop_instance", row["sop_uid"], row["file_sha256"])
         for r in done
         for row in r.instance_rows
+        if row["frame_number"] == 1
     ]
     run.commit("instances", instances, suite="dicom")
-    run.commit("scanner_batches", _batch_rows(series, run.run_id), suite="dicom")
+    run.commit("scanner_batches", _batch_rows(series, fields, run.run_id), suite="dicom")
     run.commit("series", series, suite="dicom", lineage=sop_inputs)
     for row in series.to_dict("records"):
         report.series.append(
@@ -213,21 +252,26 @@ def ingest_dicom(
     return report
 
 
-def _batch_rows(series: pd.DataFrame, run_id: str) -> pd.DataFrame:
+def _batch_rows(series: pd.DataFrame, fields: Sequence[str], run_id: str) -> pd.DataFrame:
     rows = []
     for record in series.to_dict("records"):
-        batch, label = scanner_batch(record)
+        batch, label = scanner_batch(record, fields)
         rows.append(
             {
                 "scanner_batch": batch,
                 "label": label,
-                "modality": record["modality"],
-                "manufacturer": record["manufacturer"],
-                "manufacturer_model_name": record["manufacturer_model_name"],
-                "convolution_kernel": record["convolution_kernel"],
-                "kvp": record["kvp"],
-                "magnetic_field_strength": record["magnetic_field_strength"],
+                "defined_by": ",".join(fields),
+                **{k: record.get(k) for k in dicom.BATCH_FIELDS},  # the table's scanner columns
                 "run_id": run_id,
             }
         )
     return pd.DataFrame(rows).drop_duplicates("scanner_batch")
+
+
+def _redacted(item: Quarantined, deid: Deidentifier, phi: Sequence[str]) -> Quarantined:
+    return Quarantined(
+        deid.redact(item.path, phi),
+        deid.redact(item.reason, phi),
+        None if item.series_uid is None else deid.uid(item.series_uid),
+        item.file_sha256,
+    )

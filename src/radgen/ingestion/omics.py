@@ -46,6 +46,7 @@ from radgen.ingestion._tabular import (
 )
 from radgen.ingestion.clinical import parse_clinical
 from radgen.ingestion.copy_number import parse_cna_gene, parse_seg, segments_to_genes
+from radgen.ingestion.deid import Deidentifier
 from radgen.ingestion.expression import parse_htseq, parse_rsem, read_count_matrix
 from radgen.ingestion.genome import gene_intervals, gene_lengths
 from radgen.ingestion.methylation import parse_methylation
@@ -97,6 +98,7 @@ class OmicsOptions:
     genome: str | None = None  # mutations, cna-segments: hg19/hg38 bounds
     samples: str | None = None  # mutations: case list of sequenced samples
     classes: tuple[str, ...] = NONSYNONYMOUS  # mutations: classes that count as mutated
+    deidentify: bool = True  # every kind: subjects link to pseudonymized imaging subjects
 
 
 @dataclass
@@ -163,13 +165,30 @@ def _matrix(
     }
 
 
-def _subjects(samples: pd.DataFrame, rule: str, run_id: str) -> pd.DataFrame:
+def _subjects(run: Run, samples: pd.DataFrame, opts: OmicsOptions) -> pd.DataFrame:
+    """sample -> patient -> imaging subject links by the barcode rule.
+
+    The imaging subject is the patient id, pseudonymized with the catalog key as
+    ``radgen ingest dicom`` does (unless ``deidentify`` is off), so features join genotype.
+    """
     pairs = (
         samples[["sample_id", "patient_id"]]
         .dropna(subset=["sample_id"])
         .drop_duplicates("sample_id")
     )
-    return pairs.assign(subject_id=pairs["patient_id"], rule=rule, run_id=run_id)
+    return pairs.assign(
+        subject_id=_imaging_subjects(run, pairs["patient_id"], opts),
+        rule=f"pattern {opts.patient_pattern}",
+        run_id=run.run_id,
+    )
+
+
+def _imaging_subjects(run: Run, ids: pd.Series, opts: OmicsOptions) -> pd.Series:
+    """Imaging subject ids of DICOM PatientIDs (keyed pseudonyms when de-identifying)."""
+    if not opts.deidentify:
+        return ids
+    deid = Deidentifier.for_root(run.root)
+    return ids.map(lambda v: None if v is None or v != v else deid.subject(str(v)))
 
 
 def _ingest_mapping(run: Run, path: str, options: OmicsOptions) -> pd.DataFrame:
@@ -178,7 +197,8 @@ def _ingest_mapping(run: Run, path: str, options: OmicsOptions) -> pd.DataFrame:
     mapping = pd.DataFrame(
         {
             "sample_id": frame["sample_id"].str.strip(),
-            "subject_id": frame["subject_id"].str.strip(),
+            # the DICOM PatientID of the images, pseudonymized like the series' subject_id
+            "subject_id": _imaging_subjects(run, frame["subject_id"].str.strip(), options),
             "patient_id": frame["patient_id"].str.strip()
             if "patient_id" in frame
             else patient_ids(frame["sample_id"].str.strip(), options.patient_pattern),
@@ -197,6 +217,9 @@ def _ingest_mapping(run: Run, path: str, options: OmicsOptions) -> pd.DataFrame:
             when.isna() & raw.ne("") & raw.notna(),
             lambda row: f"collected_at {raw.iloc[row]!r} is not an ISO date",
         )
+        if options.deidentify:  # modified dates: the subject's shift, as for its images
+            deid = Deidentifier.for_root(run.root)
+            when = when - frame["subject_id"].str.strip().map(deid.date_shift)
         mapping["collected_at"] = when
     existing = tables.read_table(run.root, "subjects").to_pandas()
     kept = existing[~existing["sample_id"].isin(set(mapping["sample_id"]))]
@@ -241,7 +264,7 @@ def _ingest_count_matrix(
         run.commit("omics_matrices", pd.DataFrame([row]), suite="omics", lineage=lineage)
         report.tables["omics_matrices"] = 1
     pairs = pd.DataFrame({"sample_id": matrix.samples, "patient_id": matrix.patients})
-    links = _subjects(pairs, f"pattern {opts.patient_pattern}", run.run_id)
+    links = _subjects(run, pairs, opts)
     if run.commit("subjects", links, suite="omics") is not None:
         report.tables["subjects"] = len(links)
     report.samples = len(matrix.samples)
@@ -408,7 +431,7 @@ def ingest_omics(
         run.commit("omics_matrices", rows, suite="omics", lineage=lineage)
         report.tables["omics_matrices"] = len(rows)
     if linked is not None:
-        links = _subjects(linked, f"pattern {opts.patient_pattern}", run.run_id)
+        links = _subjects(run, linked, opts)
         if run.commit("subjects", links, suite="omics") is not None:
             report.tables["subjects"] = len(links)
     if linked is not None and "sample_id" in linked:

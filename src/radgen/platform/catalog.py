@@ -83,6 +83,9 @@ class Catalog:
                 },
                 MARKER,
             )
+        from radgen.ingestion.deid import Deidentifier
+
+        Deidentifier.for_root(resolved)  # the pseudonymization key, made once per catalog
         created = []
         for name, schema in TABLES.items():
             if not tables.table_exists(resolved, name):
@@ -196,19 +199,42 @@ class Catalog:
             self.root, name, version=version, as_of=as_of, columns=columns
         ).to_pandas()
 
+    def series_uid(self, uid: str) -> str:
+        """The catalog's id of a series given its catalog id or its original DICOM UID.
+
+        De-identified series are stored under keyed UIDs; this maps the SeriesInstanceUID
+        of the files to it with the catalog's key.
+
+        Raises
+        ------
+        NotFoundError
+            Neither the UID nor its keyed replacement is in the catalog.
+        """
+        from radgen.ingestion.deid import Deidentifier
+
+        for candidate in (uid, Deidentifier.for_root(self.root).uid(uid)):
+            if volumes.volume_exists(self.root, f"images/{candidate}.zarr"):
+                return candidate
+        raise NotFoundError(uid, "no such series in this catalog")
+
     def image(self, series_uid: str) -> xr.DataArray:
         """The volume of a series as a lazy, Dask-backed DataArray with mm coordinates.
+
+        Parameters
+        ----------
+        series_uid : str
+            The catalog's series id, or the original SeriesInstanceUID of a de-identified
+            series (see :meth:`series_uid`).
 
         Returns
         -------
         xarray.DataArray
-            Dims ``("z", "y", "x")``; attrs ``spacing`` (z, y, x mm), ``origin`` (x, y, z LPS
-            mm), ``direction`` (3x3), ``modality``, ``units``, ``sop_instance_uids``.
+            Dims ``("z", "y", "x")``; values after the modality LUT; attrs ``spacing`` (z, y, x
+            mm), ``origin`` (x, y, z LPS mm), ``direction`` (3x3), ``modality``, ``units``,
+            ``sop_instance_uids``.
         """
-        rel = f"images/{series_uid}.zarr"
-        if not volumes.volume_exists(self.root, rel):
-            raise NotFoundError(series_uid, "no such series in this catalog")
-        return volumes.open_volume(self.root, rel, name="image", label=series_uid)
+        uid = self.series_uid(series_uid)
+        return volumes.open_volume(self.root, f"images/{uid}.zarr", name="image", label=uid)
 
     def mask(self, mask_id: str) -> xr.DataArray:
         """A label mask on its image's grid, as a lazy DataArray (see :meth:`image`)."""

@@ -206,15 +206,19 @@ def write_volume_slices(
     step = int(target.chunks[0])
     buffer: list[npt.NDArray[Any]] = []
     z = 0
-    for plane in slices:
-        buffer.append(np.asarray(plane, dtype=dtype))
-        if len(buffer) == step:
-            target[z : z + step] = np.stack(buffer)
-            z += step
-            buffer = []
-    if buffer:
-        target[z : z + len(buffer)] = np.stack(buffer)
-        z += len(buffer)
+    try:
+        for plane in slices:
+            buffer.append(np.asarray(plane, dtype=dtype))
+            if len(buffer) == step:
+                target[z : z + step] = np.stack(buffer)
+                z += step
+                buffer = []
+        if buffer:
+            target[z : z + len(buffer)] = np.stack(buffer)
+            z += len(buffer)
+    except BaseException:  # a slice that cannot be read: leave nothing behind
+        root.remove(tmp)
+        raise
     if z != int(shape[0]):
         root.remove(tmp)
         raise ValueError(f"{rel}: expected {shape[0]} slices, got {z}")

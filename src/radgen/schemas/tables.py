@@ -94,9 +94,11 @@ _SERIES = pa.schema(
         field("spacing", _LF, "Voxel spacing [z, y, x], mm", nullable=False),
         field("rows", _I, "DICOM Rows (y size)", nullable=False, min=1),
         field("columns", _I, "DICOM Columns (x size)", nullable=False, min=1),
-        field("spacing_z", _F, "Slice spacing along the slice normal, mm", nullable=False, min=0),
-        field("spacing_y", _F, "Row spacing (PixelSpacing[0]), mm", nullable=False, min=0),
-        field("spacing_x", _F, "Column spacing (PixelSpacing[1]), mm", nullable=False, min=0),
+        field(
+            "spacing_z", _F, "Slice spacing along the slice normal, mm", nullable=False, min=1e-6
+        ),
+        field("spacing_y", _F, "Row spacing (PixelSpacing[0]), mm", nullable=False, min=1e-6),
+        field("spacing_x", _F, "Column spacing (PixelSpacing[1]), mm", nullable=False, min=1e-6),
         field("oblique", _B, "Slice axes are not aligned with the patient axes"),
         field(
             "gantry_tilt_deg",
@@ -125,7 +127,15 @@ _SERIES = pa.schema(
 
 _INSTANCES = pa.schema(
     [
-        field("sop_uid", _S, "SOPInstanceUID", key=True),
+        field("sop_uid", _S, "SOPInstanceUID (a keyed replacement when de-identified)", key=True),
+        field(
+            "frame_number",
+            _I,
+            "Frame of the object (1 for single-frame files)",
+            key=True,
+            nullable=False,
+            min=1,
+        ),
         field("series_uid", _S, "SeriesInstanceUID", nullable=False),
         field("slice_index", _I, "Index along z in the stored volume", nullable=False, min=0),
         field("instance_number", _I, "DICOM InstanceNumber (not used for ordering)"),
@@ -143,6 +153,12 @@ _SCANNER_BATCHES = pa.schema(
     [
         field("scanner_batch", _S, "Batch id", key=True),
         field("label", _S, "Readable description of the scanner protocol", nullable=False),
+        field(
+            "defined_by",
+            _S,
+            "Comma-separated fields the batch id was derived from",
+            nullable=False,
+        ),
         field("modality", _S, "DICOM Modality"),
         field("manufacturer", _S, "DICOM Manufacturer"),
         field("manufacturer_model_name", _S, "DICOM ManufacturerModelName"),

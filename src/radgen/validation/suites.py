@@ -72,11 +72,21 @@ def _schema_checks(schema: pa.Schema, present: Sequence[str]) -> list[Check]:
     return checks
 
 
+#: Image modalities radgen ingests as volumes (DICOM PS3.3 C.7.3.1.1.1 defined terms).
+IMAGE_MODALITIES = (
+    "CT", "MR", "PT", "NM", "US", "CR", "DX", "MG", "XA", "RF", "OT", "SC", "IO", "PX", "OPT",
+    "ES", "SM", "XC", "RG", "BI", "DG", "GM", "OCT",
+)  # fmt: skip
+
+
 def _dicom_checks(data: pd.DataFrame) -> list[Check]:
     if "modality" not in data:
         return []
     return [
-        Check("ExpectColumnValuesToMatchRegex", {"column": "modality", "regex": "^[A-Z]{2,4}$"})
+        Check(
+            "ExpectColumnValuesToBeInSet",
+            {"column": "modality", "value_set": list(IMAGE_MODALITIES)},
+        )
     ]
 
 

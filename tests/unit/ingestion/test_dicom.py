@@ -17,7 +17,8 @@ import pytest
 from distributed import Client
 
 from radgen.demo import write_ct_series
-from radgen.ingestion.dicom import assemble_series, read_header
+from radgen.ingestion.deid import Deidentifier
+from radgen.ingestion.dicom import DicomHeader, assemble_series, read_headers
 from radgen.ingestion.ingest_dicom import ingest_dicom
 from radgen.platform.catalog import Catalog
 
@@ -64,9 +65,11 @@ def test_volume_matches_the_written_array_whatever_the_file_order(
         image.values[3], ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
     )
     sops = catalog.sql(
-        f"select sop_uid from instances where series_uid = '{uid}' order by slice_index"
+        f"select sop_uid from instances where series_uid = '{catalog.series_uid(uid)}' "
+        "order by slice_index"
     )
-    assert sops["sop_uid"].tolist() == [pydicom.dcmread(p).SOPInstanceUID for p in paths]
+    deid = Deidentifier.for_root(catalog.root)  # de-identified by default: keyed UIDs
+    assert sops["sop_uid"].tolist() == [deid.uid(pydicom.dcmread(p).SOPInstanceUID) for p in paths]
 
 
 def test_oblique_series_is_sorted_along_its_normal(
@@ -101,8 +104,9 @@ def test_per_slice_rescale_is_applied_slice_by_slice(
     np.testing.assert_allclose(got, expected, rtol=1e-6)
 
 
-def _series_headers(folder: Path) -> list:
-    return [read_header(str(p)) for p in sorted(folder.glob("*.dcm"))]
+def _series_headers(folder: Path) -> list[DicomHeader]:
+    read = read_headers([str(p) for p in sorted(folder.glob("*.dcm"))])
+    return [h for h in read if isinstance(h, DicomHeader)]
 
 
 def test_identical_duplicate_slice_is_kept_once(catalog: Catalog, tmp_path: Path) -> None:
@@ -151,7 +155,7 @@ def test_bad_files_go_to_quarantine_and_good_series_still_land(
     raw = bad_paths[2].read_bytes()
     bad_paths[2].write_bytes(raw[: len(raw) - 100])  # truncated pixel data
     report = _ingest(catalog, client, tmp_path / "mix")
-    assert [s["series_uid"] for s in report["series"]] == [uid]  # type: ignore[index]
+    assert [s["series_uid"] for s in report["series"]] == [catalog.series_uid(uid)]  # type: ignore[index]
     reasons = {Path(q["path"]).name: q["reason"] for q in report["quarantined"]}  # type: ignore[union-attr]
     assert "not DICOM" in reasons["notes.txt"]
     assert any("truncated" in r or "pixel" in r for name, r in reasons.items() if name == "broken")
@@ -166,7 +170,7 @@ def test_reingesting_the_same_files_changes_nothing(
     _ingest(catalog, client, tmp_path / "again")
     versions = catalog.list_tables().set_index("table")["version"].to_dict()
     report = _ingest(catalog, client, tmp_path / "again")
-    assert report["unchanged"] == [uid]
+    assert report["unchanged"] == [catalog.series_uid(uid)]
     after = catalog.list_tables().set_index("table")["version"].to_dict()
     changed = {t for t in versions if versions[t] != after[t]}
     assert changed <= {"runs", "quality_results"}  # only the bookkeeping of the rerun itself
@@ -179,4 +183,4 @@ def test_two_series_in_one_folder_are_separated(
     b, _, _ = write_ct_series(tmp_path / "both", _volume(10, (4, 10, 12)), spacing=SPACING, seed=2)
     report = _ingest(catalog, client, tmp_path / "both")
     shapes = {s["series_uid"]: s["shape"] for s in report["series"]}  # type: ignore[index]
-    assert shapes == {a: [6, 10, 12], b: [4, 10, 12]}
+    assert shapes == {catalog.series_uid(a): [6, 10, 12], catalog.series_uid(b): [4, 10, 12]}

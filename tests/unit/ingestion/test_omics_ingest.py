@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from radgen.errors import InputError
+from radgen.ingestion.deid import Deidentifier
 from radgen.ingestion.mutations import VARIANT_CLASSES
 from radgen.ingestion.omics import OmicsOptions, ingest_omics
 from radgen.platform.catalog import Catalog
@@ -55,7 +56,8 @@ def test_subjects_link_samples_to_imaging_subjects(
 ) -> None:
     _ingest(catalog, shared_data / ES0 / "data_mutations_extended.maf", "mutations")
     subjects = catalog.sql("select * from subjects")
-    assert (subjects["subject_id"] == subjects["patient_id"]).all()
+    deid = Deidentifier.for_root(catalog.root)  # imaging subjects are keyed pseudonyms
+    assert (subjects["subject_id"] == subjects["patient_id"].map(deid.subject)).all()
     assert (
         subjects["patient_id"] == subjects["sample_id"].str.split("-").str[:3].str.join("-")
     ).all()
@@ -63,13 +65,14 @@ def test_subjects_link_samples_to_imaging_subjects(
     mapping.write_text("sample_id\tsubject_id\nTCGA-A1-A0SB-01\tPACS-0042\n")
     _ingest(catalog, mapping, "subjects")
     again = catalog.sql("select * from subjects").set_index("sample_id")
-    assert again.loc["TCGA-A1-A0SB-01", "subject_id"] == "PACS-0042"
+    pseudonym = deid.subject("PACS-0042")
+    assert again.loc["TCGA-A1-A0SB-01", "subject_id"] == pseudonym
     assert again.loc["TCGA-A1-A0SB-01", "rule"] == "mapping map.tsv"
     assert len(again) == len(subjects)
     # one join from an imaging subject to its genotype
     hit = catalog.sql(
         "select g.gene from subjects s join gene_mutation g using (sample_id) "
-        "where s.subject_id = 'PACS-0042' and g.mutated order by 1"
+        f"where s.subject_id = '{pseudonym}' and g.mutated order by 1"
     )
     assert len(hit) > 0
 
