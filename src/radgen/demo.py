@@ -511,6 +511,12 @@ DEMO_SETTINGS = {
     "featureClass": {"firstorder": None},
 }
 
+#: TP53 status per imaging subject: the covariate harmonization keeps.
+DEMO_GENOTYPE_SQL = (
+    "select s.subject_id, g.mutated as tp53 from gene_mutation g "
+    "join subjects s using (sample_id) where g.gene = 'TP53'"
+)
+
 DEMO_DATASET_SQL = (
     "SELECT f.*, g.mutated AS tp53_mutated, c.age, c.sex, c.stage, c.os_months, c.os_status "
     "FROM features_radiomics f "
@@ -608,7 +614,7 @@ def run_demo(
             f"computed {feats.n_features} first-order features for {feats.n_rois} ROIs "
             f"-> features_radiomics@{feats.version}"
         )
-    join = "select s.subject_id, g.mutated as tp53 from gene_mutation g join subjects s using (sample_id) where g.gene = 'TP53'"
+    join = DEMO_GENOTYPE_SQL
     harmonize_params = {
         "table": "features_radiomics",
         "method": "combat",

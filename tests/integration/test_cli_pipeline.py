@@ -20,7 +20,7 @@ import pandas as pd
 import pydicom
 import pytest
 
-from radgen.demo import generate_cohort
+from radgen.demo import DEMO_GENOTYPE_SQL, generate_cohort
 from radgen.testing import DaskProcesses
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -365,7 +365,7 @@ def test_demo_command_runs_end_to_end(tmp_path: Path) -> None:
 
 
 def test_harmonize_removes_the_scanner_effect_and_keeps_the_genotype(pipeline: Pipeline) -> None:
-    join = "select s.subject_id, g.mutated as tp53 from gene_mutation g join subjects s using (sample_id) where g.gene = 'TP53'"
+    join = DEMO_GENOTYPE_SQL
     done = radgen(
         "harmonize", "--table", "features_radiomics", "--join", join, "--covariates", "tp53", "--json",
         catalog=pipeline.catalog,

@@ -24,16 +24,14 @@ import yaml
 from distributed import Client
 
 import radgen
-from radgen.demo import DEMO_SETTINGS, generate_cohort
+from radgen.demo import DEMO_GENOTYPE_SQL, DEMO_SETTINGS, generate_cohort
 from radgen.testing import DaskProcesses, process_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 BIN = Path(sys.executable).parent
 SETTINGS = yaml.safe_dump(DEMO_SETTINGS)  # PyRadiomics-style YAML, as a user writes it
-COVARIATES = (
-    "select s.subject_id, g.mutated as tp53 from gene_mutation g join subjects s using (sample_id) where g.gene = 'TP53'"
-)
+COVARIATES = DEMO_GENOTYPE_SQL
 
 
 def radgen_cli(*args: str, env: dict[str, str] | None = None) -> str:

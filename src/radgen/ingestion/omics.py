@@ -166,7 +166,7 @@ def _matrix(
 
 
 def _subjects(run: Run, samples: pd.DataFrame, opts: OmicsOptions) -> pd.DataFrame:
-    """sample -> patient -> imaging subject links by the barcode rule.
+    """Links sample -> patient -> imaging subject by the barcode rule.
 
     The imaging subject is the patient id, pseudonymized with the catalog key as
     ``radgen ingest dicom`` does (unless ``deidentify`` is off), so features join genotype.
