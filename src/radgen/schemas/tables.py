@@ -153,12 +153,7 @@ _SCANNER_BATCHES = pa.schema(
     [
         field("scanner_batch", _S, "Batch id", key=True),
         field("label", _S, "Readable description of the scanner protocol", nullable=False),
-        field(
-            "defined_by",
-            _S,
-            "Comma-separated fields the batch id was derived from",
-            nullable=False,
-        ),
+        field("defined_by", _S, "Comma-separated fields the batch id was derived from"),
         field("modality", _S, "DICOM Modality"),
         field("manufacturer", _S, "DICOM Manufacturer"),
         field("manufacturer_model_name", _S, "DICOM ManufacturerModelName"),

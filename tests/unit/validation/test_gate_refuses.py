@@ -33,10 +33,11 @@ SCANNER = {"manufacturer": "ACME", "manufacturer_model_name": "X1", "kvp": 120.0
 VALID: dict[str, tuple[str, Callable[[], pd.DataFrame]]] = {
     "series": ("dicom", lambda: _two(
         series_uid=["1.2.3", "1.2.4"], modality="CT", n_instances=10, shape=[[10, 4, 4]] * 2,
-        spacing=[[2.5, 0.8, 0.8]] * 2, origin=[[0.0, 0.0, 0.0]] * 2, zarr_path=["images/a.zarr", "images/b.zarr"],
+        spacing=[[2.5, 0.8, 0.8]] * 2, rows=4, columns=4, spacing_z=2.5, spacing_y=0.8, spacing_x=0.8,
+        origin=[[0.0, 0.0, 0.0]] * 2, zarr_path=["images/a.zarr", "images/b.zarr"],
         content_hash=SHA, scanner_batch="sb-1", run_id="r", ingested_at=NOW, **SCANNER)),
     "instances": ("dicom", lambda: _two(
-        sop_uid=["1.1", "1.2"], series_uid="1.2.3", slice_index=[0, 1], source_path=["a.dcm", "b.dcm"],
+        sop_uid=["1.1", "1.2"], frame_number=1, series_uid="1.2.3", slice_index=[0, 1], source_path=["a.dcm", "b.dcm"],
         file_sha256=SHA, run_id="r")),
     "scanner_batches": ("dicom", lambda: _two(scanner_batch=["sb-1", "sb-2"], label="CT", run_id="r")),
     "quarantine": ("quarantine", lambda: _two(
