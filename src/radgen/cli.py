@@ -358,15 +358,29 @@ def ingest_dicom_cmd(
 
 @ingest_app.command("masks")
 def ingest_masks_cmd(
-    paths: Annotated[list[Path], typer.Argument(help="NIfTI masks or folders of them.")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="NIfTI (.nii, .nii.gz), DICOM SEG or RTSTRUCT files, or folders of them."
+        ),
+    ],
     series: Annotated[
-        str | None, typer.Option("--series", help="SeriesInstanceUID the masks lie on.")
+        str | None,
+        typer.Option(
+            "--series",
+            help="SeriesInstanceUID the masks lie on (overrides the series a SEG or RTSTRUCT references).",
+        ),
     ] = None,
     catalog: CatalogOpt = None,
     allow_warnings: AllowWarningsOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Ingest segmentation masks onto the grid of an ingested series."""
+    """Ingest NIfTI, DICOM SEG or RTSTRUCT masks onto the grid of an ingested series.
+
+    Each SEG segment and each RTSTRUCT ROI becomes its own mask (structures may overlap);
+    RTSTRUCT contours are filled by voxel centre with the even-odd rule (inner contours are
+    holes). A SEG must share the series' rows, columns, pixel spacing and orientation.
+    """
     from radgen.ingestion.masks import ingest_masks
 
     cat = _catalog(catalog)
@@ -380,8 +394,11 @@ def ingest_masks_cmd(
     def human() -> None:
         for r in report.rois:
             out.print(
-                f"ROI {r['roi_id']} on {r['series_uid']}: {r['n_voxels']} voxels, {r['volume_ml']:.2f} ml"
+                f"ROI {r['roi_id']} ({r['name']}) on {r['series_uid']}: {r['n_voxels']} voxels, "
+                f"{r['volume_ml']:.2f} ml"
             )
+        for path in report.unchanged:
+            out.print(f"unchanged {path}")
         for q in report.quarantined:
             out.print(f"[yellow]quarantined[/] {q.path}: {q.reason}")
 

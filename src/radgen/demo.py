@@ -276,7 +276,7 @@ def write_ct_series(
     return series_uid, paths, affine
 
 
-def _write_mask(
+def write_nifti_mask(
     path: Path, mask: npt.NDArray[np.uint8], affine_lps: npt.NDArray[np.float64]
 ) -> None:
     """NIfTI mask as converters write it: (x, y, z) voxels with a RAS affine."""
@@ -497,7 +497,7 @@ def generate_cohort(
             ),
             seed=int(rng.integers(0, 2**31)),
         )
-        _write_mask(out / "masks" / f"{p['patient_id']}_tumour.nii.gz", mask, affine)
+        write_nifti_mask(out / "masks" / f"{p['patient_id']}_tumour.nii.gz", mask, affine)
         p.update(series_uid=series_uid, tumour_voxels=int(mask.sum()), scanner_model=scanner.model)
     _write_omics(out, rng, patients)
     truth.patients = patients

@@ -8,6 +8,7 @@ compute the same features as the default LocalCluster.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -21,6 +22,8 @@ import pydicom
 import pytest
 
 from radgen.demo import DEMO_GENOTYPE_SQL, generate_cohort
+from radgen.ingestion.deid import Deidentifier
+from radgen.platform.storage import Root
 from radgen.testing import DaskProcesses
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -62,6 +65,8 @@ class Pipeline:
         self.config = root / "params.yaml"
         self.config.write_text(SETTINGS)
         radgen("init", catalog=self.catalog)
+        # de-identified by default: stored subject ids and UIDs are keyed replacements
+        self.deid = Deidentifier.for_root(Root.from_string(str(self.catalog)))
         self.ingest = json.loads(
             radgen(
                 "ingest", "dicom", str(root / "cohort" / "dicom"), "--json", catalog=self.catalog
@@ -129,7 +134,9 @@ def _dicom_volume(folder: Path) -> np.ndarray:
 def test_ingest_json_reports_every_series(pipeline: Pipeline) -> None:
     series = pipeline.ingest["series"]
     assert len(series) == 6
-    assert {s["series_uid"] for s in series} == {p["series_uid"] for p in pipeline.cohort.patients}
+    assert {s["series_uid"] for s in series} == {
+        pipeline.deid.uid(p["series_uid"]) for p in pipeline.cohort.patients
+    }
     assert all(s["shape"] == [16, 64, 64] for s in series)
     assert pipeline.ingest["quarantined"] == []
 
@@ -144,7 +151,8 @@ def test_first_order_mean_equals_numpy_over_the_roi(pipeline: Pipeline) -> None:
         mask = np.transpose(np.asarray(nifti.dataobj), (2, 1, 0))  # (x, y, z) -> (z, y, x)
         values = volume[mask == 1]
         values = values[(values >= -1000) & (values <= 3000)]
-        assert got[p["patient_id"]] == pytest.approx(float(np.mean(values)), rel=1e-12)
+        subject = pipeline.deid.subject(p["patient_id"])
+        assert got[subject] == pytest.approx(float(np.mean(values)), rel=1e-12)
 
 
 def test_planted_genotype_effect_is_visible(pipeline: Pipeline) -> None:
@@ -183,8 +191,10 @@ def test_features_carry_the_acquisition_time_of_their_dicom(pipeline: Pipeline) 
         ds = pydicom.dcmread(
             next((pipeline.root / "cohort" / "dicom" / patient["patient_id"]).glob("*.dcm"))
         )
-        row = frame[frame["series_uid"] == patient["series_uid"]]
-        assert row["f_at"].iloc[0] == f"{ds.StudyDate}{ds.StudyTime}"
+        row = frame[frame["series_uid"] == pipeline.deid.uid(patient["series_uid"])]
+        recorded = dt.datetime.strptime(f"{ds.StudyDate}{ds.StudyTime}", "%Y%m%d%H%M%S")
+        shifted = recorded - pipeline.deid.date_shift(patient["patient_id"])  # modified dates
+        assert row["f_at"].iloc[0] == shifted.strftime("%Y%m%d%H%M%S")
 
 
 def test_sql_prints_a_table(pipeline: Pipeline) -> None:
@@ -226,7 +236,7 @@ def test_dataset_pull_verifies_and_detects_a_changed_byte(
     assert result["verified"] is True
     assert manifest["n_rows"] == 6
     assert manifest["sql"] == pipeline.dataset_sql
-    assert set(manifest["table_versions"]) == {"features_radiomics", "gene_mutation"}
+    assert set(manifest["table_versions"]) == {"features_radiomics", "gene_mutation", "subjects"}
     frame = pd.read_parquet(tmp_path / "out" / "data" / "part-00000.parquet")
     assert len(frame) == 6
 
@@ -256,12 +266,12 @@ def test_lineage_names_series_sop_instances_code_version_and_parameters(pipeline
         radgen("lineage", "features_radiomics", "--json", catalog=pipeline.catalog).stdout
     )
     assert {i["id"] for i in trace["inputs"]["series"]} == {
-        p["series_uid"] for p in pipeline.cohort.patients
+        pipeline.deid.uid(p["series_uid"]) for p in pipeline.cohort.patients
     }
     sops = {i["id"] for i in trace["inputs"]["sop_instance"]}
     assert len(sops) == 6 * 16
     expected_sops = {
-        pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID
+        pipeline.deid.uid(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID)
         for p in (pipeline.root / "cohort" / "dicom").rglob("*.dcm")
     }
     assert sops == expected_sops

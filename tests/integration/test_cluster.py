@@ -34,6 +34,12 @@ SETTINGS = yaml.safe_dump(DEMO_SETTINGS)  # PyRadiomics-style YAML, as a user wr
 COVARIATES = DEMO_GENOTYPE_SQL
 
 
+@pytest.fixture(autouse=True)
+def _shared_deid_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The catalogs compared here pseudonymize alike (one key for both)."""
+    monkeypatch.setenv("RADGEN_DEID_KEY", "5a" * 32)
+
+
 def radgen_cli(*args: str, env: dict[str, str] | None = None) -> str:
     done = subprocess.run(
         [str(BIN / "radgen"), *args],

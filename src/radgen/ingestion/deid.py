@@ -41,7 +41,7 @@ import hmac
 import os
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 import pydicom
@@ -192,4 +192,30 @@ class Deidentifier:
         for value in sorted(set(phi), key=len, reverse=True):
             if len(value) >= _MIN_REDACT_LENGTH and value in text:
                 text = text.replace(value, "[redacted]")
+        return text
+
+    def redact_ids(self, text: str, subjects: Collection[str]) -> str:
+        """`text` with every patient id behind one of `subjects` replaced by its pseudonym.
+
+        For files that carry no identifying header (NIfTI masks, paths of other files): the
+        pseudonym is keyed, so a token of the text is a patient id exactly when its pseudonym
+        is a subject of the catalog. Tokens are the parts between slashes, backslashes,
+        underscores, dots and blanks,
+        and every run of their ``-``-separated pieces (``TCGA-02-0001-seg`` holds
+        ``TCGA-02-0001``).
+        """
+        if not subjects:
+            return text
+        found: dict[str, str] = {}
+        for token in re.split(r"[/\\_.\s]+", text):
+            pieces = token.split("-")
+            for i in range(len(pieces)):
+                for j in range(i + 1, min(len(pieces), i + 6) + 1):
+                    candidate = "-".join(pieces[i:j])
+                    if len(candidate) >= _MIN_REDACT_LENGTH and candidate not in found:
+                        pseudonym = self.subject(candidate)
+                        if pseudonym in subjects:
+                            found[candidate] = pseudonym
+        for value in sorted(found, key=len, reverse=True):
+            text = text.replace(value, found[value])
         return text

@@ -16,7 +16,7 @@ import pytest
 from distributed import Client
 
 from radgen.cli import main
-from radgen.demo import write_ct_series
+from radgen.demo import write_ct_series, write_nifti_mask
 from radgen.ingestion.deid import Deidentifier
 from radgen.ingestion.ingest_dicom import ingest_dicom
 from radgen.platform.catalog import Catalog
@@ -43,10 +43,10 @@ def client() -> Iterator[Client]:
 
 def _identified_series(
     folder: Path, seed: int, patient_id: str = PHI["PatientID"]
-) -> tuple[str, list[Path]]:
+) -> tuple[str, list[Path], np.ndarray]:
     """A CT series whose headers, description and folder name carry identifying values."""
     truth = np.random.default_rng(seed).integers(-500, 500, (4, 8, 8)).astype(float)
-    uid, paths, _ = write_ct_series(
+    uid, paths, affine = write_ct_series(
         folder, truth, spacing=SPACING, seed=seed, patient={"patient_id": patient_id}
     )
     for path in paths:
@@ -55,7 +55,7 @@ def _identified_series(
             setattr(ds, keyword, patient_id if keyword == "PatientID" else value)
         ds.SeriesDescription = "CHEST Wolfeschlegel followup"
         ds.save_as(path)
-    return uid, paths
+    return uid, paths, affine
 
 
 def _phi_values() -> list[str]:
@@ -81,10 +81,9 @@ def _everything_under(root: Path) -> str:
 def test_no_identifying_value_anywhere_under_the_root(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    inbox = (
-        tmp_path / "inbox" / PHI["PatientID"]
-    )  # folders named after the patient, as in PACS exports
-    _identified_series(inbox / "ct", seed=1)
+    # folders and files named after the patient, as PACS exports and converters write them
+    inbox = tmp_path / "inbox" / PHI["PatientID"]
+    _, _, affine = _identified_series(inbox / "ct", seed=1)
     (inbox / f"{PHI['PatientID']}-report.txt").write_text("not DICOM")
     broken = tmp_path / "inbox" / PHI["PatientID"] / "broken"
     _identified_series(broken, seed=2)[1][1].unlink()  # a missing slice: folder quarantined
@@ -97,6 +96,13 @@ def test_no_identifying_value_anywhere_under_the_root(
     report = json.loads(stdout)
     assert len(report["series"]) == 1
     assert len(report["quarantined"]) == 2
+    mask = np.zeros((4, 8, 8), dtype=np.uint8)
+    mask[1:3, 2:6, 2:6] = 1
+    write_nifti_mask(tmp_path / "seg" / f"{PHI['PatientID']}_tumour.nii.gz", mask, affine)
+    assert main(["ingest", "masks", str(tmp_path / "seg"), "--catalog", str(root), "--json"]) == 0
+    masks_out = capsys.readouterr().out
+    assert json.loads(masks_out)["rois"][0]["n_voxels"] == 32
+    stdout += masks_out
     scanned = _everything_under(root) + stdout
     for value in _phi_values():
         assert value not in scanned, f"{value!r} found under the root"
@@ -124,8 +130,8 @@ def test_no_identifying_value_anywhere_under_the_root(
 def test_pseudonyms_are_keyed_and_stable_across_runs(client: Client, tmp_path: Path) -> None:
     first = Catalog.init(str(tmp_path / "a"))
     other = Catalog.init(str(tmp_path / "b"))
-    a1, _ = _identified_series(tmp_path / "s1", seed=3)
-    a2, _ = _identified_series(tmp_path / "s2", seed=4)  # the same patient, a later exam
+    a1, _, _ = _identified_series(tmp_path / "s1", seed=3)
+    a2, _, _ = _identified_series(tmp_path / "s2", seed=4)  # the same patient, a later exam
     for catalog, folder in ((first, "s1"), (first, "s2"), (other, "s1")):
         with catalog.run("ingest dicom", {"paths": [folder]}) as run:
             ingest_dicom(run, [tmp_path / folder], client)
@@ -161,7 +167,7 @@ def test_dates_move_by_one_shift_per_subject(client: Client, tmp_path: Path) -> 
     catalog = Catalog.init(str(tmp_path / "cat"))
     recorded = {}
     for seed in (6, 7):
-        uid, _ = _identified_series(tmp_path / f"s{seed}", seed=seed)
+        uid, _, _ = _identified_series(tmp_path / f"s{seed}", seed=seed)
         ds = pydicom.dcmread(next((tmp_path / f"s{seed}").glob("*.dcm")))
         when = dt.datetime.strptime(ds.SeriesDate + ds.SeriesTime, "%Y%m%d%H%M%S")
         recorded[Deidentifier.for_root(catalog.root).uid(uid)] = when.replace(tzinfo=dt.UTC)
@@ -179,7 +185,7 @@ def test_dates_move_by_one_shift_per_subject(client: Client, tmp_path: Path) -> 
 
 
 def test_no_deid_keeps_the_identifiers(tmp_path: Path) -> None:
-    uid, _ = _identified_series(tmp_path / "s", seed=8)
+    uid, _, _ = _identified_series(tmp_path / "s", seed=8)
     root = str(tmp_path / "cat")
     assert (
         main(["ingest", "dicom", str(tmp_path / "s"), "--catalog", root, "--no-deid", "--quiet"])
