@@ -7,6 +7,7 @@ written slopes and intercepts); pydicom is the independent reader in the cross-c
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,8 @@ import pydicom
 import pytest
 from distributed import Client
 
-from radgen.demo import write_ct_series
+from radgen.cli import main
+from radgen.demo import SCANNERS, write_ct_series
 from radgen.ingestion.deid import Deidentifier
 from radgen.ingestion.dicom import DicomHeader, assemble_series, read_headers
 from radgen.ingestion.ingest_dicom import ingest_dicom
@@ -184,3 +186,33 @@ def test_two_series_in_one_folder_are_separated(
     report = _ingest(catalog, client, tmp_path / "both")
     shapes = {s["series_uid"]: s["shape"] for s in report["series"]}  # type: ignore[index]
     assert shapes == {catalog.series_uid(a): [6, 10, 12], catalog.series_uid(b): [4, 10, 12]}
+
+
+def test_scanner_batch_fields_are_configurable(
+    catalog: Catalog, client: Client, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two kernels of one scanner: two batches by default, one when the kernel is left out."""
+    sharp = dataclasses.replace(SCANNERS[0], model="SOMATOM Force", kernel="Br64")
+    soft = dataclasses.replace(sharp, kernel="Br40")
+    write_ct_series(tmp_path / "a", _volume(11), spacing=SPACING, scanner=sharp, seed=1)
+    write_ct_series(tmp_path / "b", _volume(12), spacing=SPACING, scanner=soft, seed=2)
+    _ingest(catalog, client, tmp_path / "a", tmp_path / "b")
+    assert catalog.sql("select count(distinct scanner_batch) as n from series")["n"][0] == 2
+    other = Catalog.init(str(tmp_path / "other"))
+    (tmp_path / "other" / "config").mkdir(exist_ok=True)
+    (tmp_path / "other" / "config" / "radgen.yaml").write_text(
+        "scanner_batch_fields: [modality, manufacturer, manufacturer_model_name]\n"
+    )
+    _ingest(other, client, tmp_path / "a", tmp_path / "b")
+    batches = other.sql("select scanner_batch, label, defined_by from scanner_batches")
+    assert batches[["label", "defined_by"]].to_dict("records") == [
+        {"label": "CT | SIEMENS | SOMATOM Force",
+         "defined_by": "modality,manufacturer,manufacturer_model_name"}
+    ]  # fmt: skip
+    assert other.sql("select distinct scanner_batch from series")["scanner_batch"].tolist() == [
+        batches["scanner_batch"][0]
+    ]
+    bad = ["ingest", "dicom", str(tmp_path / "a"), "--catalog", str(tmp_path / "other")]
+    assert main([*bad, "--batch-fields", "modality,colour"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("ConfigError: scanner batch fields: colour: choose from modality,")
