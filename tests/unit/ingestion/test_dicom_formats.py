@@ -305,10 +305,13 @@ def test_undecodable_and_frameless_files_are_quarantined_with_the_reason(
         ds.save_as(path, enforce_file_format=True)
     dose = pydicom.dcmread(get_testdata_file("rtdose.dcm", download=False))
     dose.save_as(tmp_path / "in" / "dose.dcm")
+    (tmp_path / "in" / "readme.dcm").write_text("a text file with a DICOM name")
     report = _ingest(catalog, client, tmp_path / "in")
     assert [s["series_uid"] for s in report["series"]] == [catalog.series_uid(uid)]  # type: ignore[index]
     reasons = {q["reason"] for q in report["quarantined"]}  # type: ignore[union-attr, index]
     assert any(r.startswith("unsupported transfer syntax MPEG2") for r in reasons)
     assert any("without per-frame functional groups" in r for r in reasons)
+    by_name = {Path(q["path"]).name: q["reason"] for q in report["quarantined"]}  # type: ignore[union-attr, index]
+    assert by_name["readme.dcm"].startswith("not DICOM")
     stored = catalog.sql("select count(*) as n from quarantine")["n"].iloc[0]
-    assert stored == len(other) + 1
+    assert stored == len(other) + 2
