@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import logging
 import math
 from collections import defaultdict
@@ -46,6 +47,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: Files up to this size are read once for both their hash and their header.
+_READ_ONCE_BYTES = 16 << 20
 #: Relative tolerance on slice spacing before a series counts as having a gap.
 SPACING_TOLERANCE = 0.01
 #: Orientation cosines may differ by this much between slices of one series.
@@ -250,12 +253,18 @@ def read_header(path: str) -> list[DicomHeader] | Quarantined:
     -------
     list of DicomHeader, or Quarantined
     """
+    source: str | io.BytesIO = path
     try:
-        digest = file_sha256(path)
+        if Path(path).stat().st_size <= _READ_ONCE_BYTES:  # hash and parse one read
+            data = Path(path).read_bytes()
+            digest = hashlib.sha256(data).hexdigest()
+            source = io.BytesIO(data)
+        else:
+            digest = file_sha256(path)
     except OSError as err:
         return Quarantined(path, f"unreadable: {err.strerror or err}")
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        ds = pydicom.dcmread(source, stop_before_pixels=True)
     except InvalidDicomError:
         return Quarantined(path, "not DICOM (no DICM preamble or valid header)", file_sha256=digest)
     except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError) as err:
@@ -562,14 +571,29 @@ def _pixels(header: DicomHeader) -> npt.NDArray[Any]:
 
 
 def _rescaled(header: DicomHeader, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
+    """Pixels after the modality LUT: float32/64 for `dtype` floats, else exact integers.
+
+    Integers come back in a working type wide enough for the arithmetic (int32, or int64
+    for 32-bit pixels); :func:`assemble_series` checks the range before narrowing.
+    """
     raw = _pixels(header)
     if dtype.kind == "f":
         return (raw.astype(np.float64) * header.rescale_slope + header.rescale_intercept).astype(
             dtype
         )
-    return (
-        raw.astype(np.int64) * int(header.rescale_slope) + int(header.rescale_intercept)
-    ).astype(dtype)
+    work: npt.NDArray[np.signedinteger[Any]] = raw.astype(
+        np.int64 if raw.dtype.itemsize >= 4 else np.int32
+    )
+    slope, intercept = int(header.rescale_slope), int(header.rescale_intercept)
+    if slope != 1:
+        np.multiply(work, slope, out=work)
+    if intercept:
+        np.add(work, intercept, out=work)
+    return work
+
+
+class _Widen(Exception):
+    """A slice holds values outside the optimistic stored type: write the series again wider."""
 
 
 def _series_folder(headers: Sequence[DicomHeader]) -> str:
@@ -653,7 +677,10 @@ def assemble_series(
     ordered = sorted(headers, key=lambda h: float(np.dot(h.position, normal)))  # type: ignore[arg-type]
     positions = np.array([float(np.dot(h.position, normal)) for h in ordered])  # type: ignore[arg-type]
 
-    dtype = _stored_dtype(ordered)
+    safe = _stored_dtype(ordered)
+    # CT headers allow 0..65535 + intercept, which needs int32, but real values fit int16:
+    # try int16 first and write again as `safe` if a slice proves otherwise.
+    dtype = np.dtype(np.int16) if safe == np.dtype(np.int32) else safe
     # Duplicate positions: identical pixels are the same slice twice; different pixels are an error.
     keep: list[DicomHeader] = [ordered[0]]
     keep_pos = [positions[0]]
@@ -700,17 +727,29 @@ def assemble_series(
     col_dir = np.asarray(first.orientation[3:])
     direction = np.column_stack([row_dir, col_dir, normal])
     spacing = [step, float(first.pixel_spacing[0]), float(first.pixel_spacing[1])]
-    stats = {"n_voxels": 0, "n_nonfinite": 0, "min_value": np.inf, "max_value": -np.inf}
+    stats: dict[str, Any] = {}
 
-    def planes() -> Iterator[npt.NDArray[Any]]:
+    def planes(stored: np.dtype[Any]) -> Iterator[npt.NDArray[Any]]:
+        stats.update(n_voxels=0, n_nonfinite=0, min_value=np.inf, max_value=-np.inf)
+        limits = np.iinfo(stored) if stored.kind in "iu" else None
         for i, h in enumerate(ordered):
-            plane = _rescaled(h, dtype)
-            finite = np.isfinite(plane) if dtype.kind == "f" else np.ones(plane.shape, dtype=bool)
+            plane = _rescaled(h, stored)
             stats["n_voxels"] += int(plane.size)
-            stats["n_nonfinite"] += int(plane.size - int(finite.sum()))
-            if finite.any():
-                stats["min_value"] = min(stats["min_value"], float(plane[finite].min()))
-                stats["max_value"] = max(stats["max_value"], float(plane[finite].max()))
+            if limits is None:
+                finite = np.isfinite(plane)
+                stats["n_nonfinite"] += int(plane.size - int(finite.sum()))
+                lo, hi = (
+                    (float(plane[finite].min()), float(plane[finite].max()))
+                    if finite.any()
+                    else (np.inf, -np.inf)
+                )
+            else:
+                lo, hi = float(plane.min()), float(plane.max())
+                if lo < limits.min or hi > limits.max:
+                    raise _Widen
+                plane = plane.astype(stored)
+            stats["min_value"] = min(stats["min_value"], lo)
+            stats["max_value"] = max(stats["max_value"], hi)
             if progress is not None:
                 progress(i + 1)
             yield plane
@@ -731,9 +770,15 @@ def assemble_series(
     }
     root = Root.from_string(root_url)
     try:
-        write_volume_slices(
-            root, rel, planes(), shape=shape, dtype=dtype, name="image", attrs=attrs
-        )
+        try:
+            write_volume_slices(
+                root, rel, planes(dtype), shape=shape, dtype=dtype, name="image", attrs=attrs
+            )
+        except _Widen:
+            log.info("%s: values beyond %s; stored as %s", uid, dtype, safe)
+            write_volume_slices(
+                root, rel, planes(safe), shape=shape, dtype=safe, name="image", attrs=attrs
+            )
     except CorruptDicomError as err:
         return reject(f"{err.path}: {err.reason}")
 

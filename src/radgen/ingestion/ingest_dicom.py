@@ -157,7 +157,10 @@ def ingest_dicom(
     if not files:
         raise InputError(", ".join(str(p) for p in paths), "no files found")
     log.info("reading %d file headers", len(files))
-    batches = [files[i : i + _HEADER_BATCH] for i in range(0, len(files), _HEADER_BATCH)]
+    # a few batches per worker, so a single series' headers are read on every core
+    n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+    size = max(8, min(_HEADER_BATCH, -(-len(files) // (2 * n_workers))))
+    batches = [files[i : i + size] for i in range(0, len(files), size)]
     header_futures = client.map(read_headers, batches, pure=False)
     read = [
         item for batch in _gather(client, header_futures, "headers", progress) for item in batch

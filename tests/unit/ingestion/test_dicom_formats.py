@@ -315,3 +315,21 @@ def test_undecodable_and_frameless_files_are_quarantined_with_the_reason(
     assert by_name["readme.dcm"].startswith("not DICOM")
     stored = catalog.sql("select count(*) as n from quarantine")["n"].iloc[0]
     assert stored == len(other) + 2
+
+
+def test_ct_is_stored_as_int16_unless_a_value_needs_more(
+    catalog: Catalog, client: Client, tmp_path: Path
+) -> None:
+    """Headers allow 0..65535 - 1024 for CT; int16 holds real HU, int32 only when needed."""
+    usual = _truth(14)
+    hot = _truth(15)
+    hot[3, 4, 5] = 40000.0  # beyond int16 after the rescale (a metal implant, say)
+    a, _, _ = write_ct_series(tmp_path / "a", usual, spacing=SPACING, seed=6)
+    b, _, _ = write_ct_series(tmp_path / "b", hot, spacing=SPACING, seed=7)
+    with catalog.run("ingest dicom", {}, allow_warnings=True) as run:  # 40000 HU: a warning
+        ingest_dicom(run, [tmp_path / "a", tmp_path / "b"], client)
+    stored_a, stored_b = catalog.image(a), catalog.image(b)
+    assert stored_a.dtype == np.int16
+    assert stored_b.dtype == np.int32
+    np.testing.assert_array_equal(stored_a.values, usual)
+    np.testing.assert_array_equal(stored_b.values, hot)
