@@ -32,6 +32,7 @@ def test_demo_pipeline_on_s3(
     s3_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The demo with real scheduler and worker processes that reach the bucket themselves."""
+    s3_env = {**s3_env, "RADGEN_DEID_KEY": "3c" * 32}  # both catalogs pseudonymize alike
     root = "s3://radgen/catalog"
     cluster = DaskProcesses(tmp_path, env={**s3_env, "RADGEN_CACHE": str(tmp_path / "wcache")})
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_ENDPOINT_URL"):
