@@ -853,6 +853,34 @@ def catalog_rebuild_cmd(catalog: CatalogOpt = None, as_json: JsonOpt = False) ->
     _emit(shown, as_json, lambda: out.print(f"rebuilt the index: {len(shown)} tables"))
 
 
+@catalog_app.command("gc")
+def catalog_gc_cmd(
+    older_than: Annotated[
+        float,
+        typer.Option(
+            "--older-than",
+            help="Minutes: leave younger files alone (a running command may still commit them).",
+        ),
+    ] = 60.0,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would go.")] = False,
+    catalog: CatalogOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove what interrupted runs left behind; never a file a committed version uses."""
+    from radgen.platform.gc import collect_garbage
+
+    cat = _catalog(catalog)
+    report = collect_garbage(cat.root, older_than_minutes=older_than, dry_run=dry_run)
+
+    def human() -> None:
+        verb = "would remove" if dry_run else "removed"
+        for item in report.removed:
+            out.print(f"{verb} {item['path']}: {item['reason']}")
+        out.print(f"{verb} {len(report.removed)} orphans, {report.n_bytes / 1e6:.1f} MB")
+
+    _emit(report.to_json(), as_json, human)
+
+
 @app.command()
 def validate(
     stage: Annotated[

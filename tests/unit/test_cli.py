@@ -12,7 +12,7 @@ COMMANDS = [
     ["ingest", "dicom"], ["ingest", "masks"], ["ingest", "omics"],
     ["features", "compute"],
     ["datasets", "publish"], ["datasets", "list"], ["datasets", "pull"],
-    ["catalog", "rebuild"], ["tables", "list"], ["tables", "history"],
+    ["catalog", "rebuild"], ["catalog", "gc"], ["tables", "list"], ["tables", "history"],
     ["datasets", "diff"], ["tables", "vacuum"], ["harmonize"],
     ["cluster", "up"], ["cluster", "down"], ["cluster", "status"],
 ]  # fmt: skip
