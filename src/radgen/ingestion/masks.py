@@ -135,9 +135,18 @@ def _load_nifti(path: str) -> tuple[npt.NDArray[Any], npt.NDArray[np.float64]]:
         data = data[..., 0]
     if data.ndim != 3:
         raise InputError(path, f"mask must be 3-D, got shape {data.shape}")
-    if not np.all(np.isfinite(data)) or not np.all(np.equal(np.mod(data, 1), 0)):
-        raise InputError(path, "mask values must be whole label numbers")
-    return data.astype(np.int64), np.asarray(img.affine, dtype=float)
+    # Label volumes are large (1 byte per voxel of a 1 GB series is 0.5 GB): no full-size
+    # temporaries, and the narrowest type that holds the labels.
+    if data.dtype.kind == "f":
+        if not (np.isfinite(data).all() and (np.mod(data, 1) == 0).all()):
+            raise InputError(path, "mask values must be whole label numbers")
+    elif data.dtype.kind not in "iub":
+        raise InputError(path, f"mask values must be label numbers, not {data.dtype}")
+    lo, hi = (int(data.min()), int(data.max())) if data.size else (0, 0)
+    if lo < 0 or hi > 65535:
+        raise InputError(path, f"labels must lie in 1..65535 (found {lo}..{hi})")
+    narrow = np.uint8 if hi < 256 else np.uint16
+    return data.astype(narrow, copy=False), np.asarray(img.affine, dtype=float)
 
 
 def _series_rows(run: Run) -> list[dict[str, Any]]:
@@ -237,10 +246,9 @@ def _nifti_parts(
 ) -> tuple[dict[str, Any], Iterator[MaskPart]]:
     data, affine = _load_nifti(path)
     series, labels = _place(path, data, affine, candidates, series_uid)
+    del data  # a flipped mask was copied into `labels`
     if not np.any(labels):
         raise InputError(path, "empty ROI: the mask has no nonzero voxel")
-    if labels.min() < 0 or labels.max() > 65535:
-        raise InputError(path, "labels must lie in 1..65535")
     return series, iter([MaskPart(labels)])
 
 
@@ -337,7 +345,7 @@ def _store(
     }
     if part.number is not None:
         attrs.update(number=part.number, name=part.name)
-    write_volume(run.root, f"masks/{mask_id}.zarr", labels.astype(dtype), name="mask", attrs=attrs)
+    write_volume(run.root, f"masks/{mask_id}.zarr", labels.astype(dtype, copy=False), name="mask", attrs=attrs)
     names = {} if part.name is None else {1: part.name}
     return _roi_rows(mask_id, labels, series, path, sha, run.run_id, names)
 
