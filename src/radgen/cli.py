@@ -527,6 +527,7 @@ def features_compute_cmd(
         as_json,
         lambda: out.print(
             f"{report.table}@{report.version}: {report.n_rois} ROIs x {report.n_features} features"
+            + (" (unchanged: identical to the current version)" if report.unchanged else "")
         ),
     )
 
@@ -596,6 +597,7 @@ def harmonize(
     def human() -> None:
         out.print(
             f"{report.table}@{report.version} from {report.source} ({report.method}, {report.n_features} features)"
+            + (" (unchanged: identical to the current version)" if report.unchanged else "")
         )
         out.print(
             f"  batch effect (median eta²): {report.batch_eta2_before:.3f} -> {report.batch_eta2_after:.3f}"

@@ -20,6 +20,7 @@ killed client leaves running, as in production.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -28,6 +29,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -141,39 +143,80 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskProcesses]
         procs.close()
 
 
-def test_sigkill_at_random_points_loses_nothing(
-    cluster: DaskProcesses, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    cohort = tmp_path / "cohort"
+@dataclass
+class Pipeline:
+    """The uninterrupted pipeline: each step, the catalog before it, its wall time and the
+    content of every table after it."""
+
+    steps: list[tuple[str, list[str]]]
+    reference: Path
+    before: dict[str, Path] = field(default_factory=dict)
+    expected: dict[str, dict[str, pd.DataFrame]] = field(default_factory=dict)
+    wall: dict[str, float] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="module")
+def pipeline(cluster: DaskProcesses, tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
+    work = tmp_path_factory.mktemp("pipeline")
+    cohort = work / "cohort"
     generate_cohort(cohort, n_patients=6, seed=11, shape=(16, 48, 48))  # 2 per scanner
-    config = tmp_path / "params.yaml"
+    config = work / "params.yaml"
     config.write_text(yaml.safe_dump(DEMO_SETTINGS))
     at_cluster = ["--scheduler", cluster.address]
     steps: list[tuple[str, list[str]]] = [
-        ("ingest dicom", ["ingest", "dicom", str(cohort / "dicom"), "--quiet", *at_cluster]),
-        ("ingest masks", ["ingest", "masks", str(cohort / "masks")]),
+        ("ingest dicom", ["ingest", "dicom", str(cohort / "dicom"), "--json", *at_cluster]),
+        ("ingest masks", ["ingest", "masks", str(cohort / "masks"), "--json"]),
         ("ingest omics", ["ingest", "omics", str(cohort / "omics" / "cohort.maf"),
-                          "--kind", "mutations"]),
-        ("features compute", ["features", "compute", "--config", str(config), "--quiet",
+                          "--kind", "mutations", "--json"]),
+        ("features compute", ["features", "compute", "--config", str(config), "--json",
                               *at_cluster]),
         ("harmonize", ["harmonize", "--table", "features_radiomics", "--join", DEMO_GENOTYPE_SQL,
-                       "--covariates", "tp53", *at_cluster]),
-        ("datasets publish", ["datasets", "publish", "crash-cohort", "--sql", DATASET_SQL]),
+                       "--covariates", "tp53", "--json", *at_cluster]),
+        ("datasets publish", ["datasets", "publish", "crash-cohort", "--sql", DATASET_SQL,
+                              "--json"]),
     ]  # fmt: skip
-    # the uninterrupted pipeline: the reference result, the state before each step, timings
-    reference = tmp_path / "reference"
-    _run(["init"], reference)
-    before: dict[str, Path] = {}
-    expected: dict[str, dict[str, pd.DataFrame]] = {}  # content after each step
-    wall: dict[str, float] = {}
+    out = Pipeline(steps, work / "reference")
+    _run(["init"], out.reference)
     for name, args in steps:
-        before[name] = tmp_path / f"before-{name.replace(' ', '-')}"
-        shutil.copytree(reference, before[name])
+        out.before[name] = work / f"before-{name.replace(' ', '-')}"
+        shutil.copytree(out.reference, out.before[name])
         start = time.perf_counter()
-        _run(args, reference)
-        wall[name] = time.perf_counter() - start
-        expected[name] = _content(reference)
-    expected_dataset = Catalog.open(str(reference)).dataset("crash-cohort")
+        _run(args, out.reference)
+        out.wall[name] = time.perf_counter() - start
+        out.expected[name] = _content(out.reference)
+    return out
+
+
+def test_every_command_twice_adds_no_version_and_says_so(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    again = tmp_path / "again"
+    shutil.copytree(pipeline.reference, again)
+    root = Catalog.open(str(again)).root
+    before = {n: tables.table_version(root, n) for n in tables.list_tables(root)}
+    said = {}
+    for name, args in pipeline.steps:
+        said[name] = json.loads(_run(args, again).stdout)
+    after = {n: tables.table_version(root, n) for n in tables.list_tables(root)}
+    changed = {n for n in after if after[n] != before.get(n)}
+    assert changed <= {"runs", "quality_results"}, changed  # the reruns' own records only
+    assert said["ingest dicom"]["series"] == []
+    assert len(said["ingest dicom"]["unchanged"]) == 6
+    assert said["ingest masks"]["rois"] == []
+    assert len(said["ingest masks"]["unchanged"]) == 6
+    assert all(v == 0 for v in said["ingest omics"]["rows"].values()), said["ingest omics"]
+    assert said["features compute"]["unchanged"] is True
+    assert said["harmonize"]["unchanged"] is True
+    assert said["datasets publish"]["unchanged"] is True
+
+
+def test_sigkill_at_random_points_loses_nothing(
+    pipeline: Pipeline, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    steps, before, expected, wall = (
+        pipeline.steps, pipeline.before, pipeline.expected, pipeline.wall
+    )  # fmt: skip
+    expected_dataset = Catalog.open(str(pipeline.reference)).dataset("crash-cohort")
 
     rng = random.Random(20261127)
     killable = [s for s in steps if s[0] != "ingest omics"]

@@ -38,12 +38,14 @@ class FeatureReport:
     n_rois: int
     n_features: int
     failed: list[dict[str, str]]
+    unchanged: bool = False  # identical to the current version: nothing was committed
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` document."""
         return {
             "table": self.table,
             "version": self.version,
+            "unchanged": self.unchanged,
             "rois": self.n_rois,
             "features": self.n_features,
             "failed": self.failed,
@@ -189,10 +191,13 @@ def compute_features(
         lineage=lineage,
         suite_context={"expected_columns": expected_columns(settings)},
     )
-    if version is None:  # identical to the current version: nothing new was committed
+    unchanged = version is None  # identical to the current version: nothing was committed
+    if version is None:
         version = tables.table_version(run.root, table)
-    run.message = f"{table}: {len(frame)} ROIs x {feats.shape[1]} features"
-    return FeatureReport(table, version, len(frame), int(feats.shape[1]), failed)
+    run.message = f"{table}: {len(frame)} ROIs x {feats.shape[1]} features" + (
+        " (unchanged)" if unchanged else ""
+    )
+    return FeatureReport(table, version, len(frame), int(feats.shape[1]), failed, unchanged)
 
 
 def _lineage(root: Root, base: pd.DataFrame) -> list[LineageInput]:

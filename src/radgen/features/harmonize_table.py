@@ -59,12 +59,14 @@ class HarmonizeReport:
     batch_eta2_after: float
     covariates: dict[str, dict[str, float]] = field(default_factory=dict)
     report_path: str | None = None
+    unchanged: bool = False  # identical to the current version: nothing was committed
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` document."""
         return {
             "table": self.table,
             "version": self.version,
+            "unchanged": self.unchanged,
             "source": self.source,
             "method": self.method,
             "samples": self.n_samples,
@@ -299,6 +301,7 @@ def harmonize_table(
     out_version = run.commit(
         out_name, out, suite="features", mode="overwrite", lineage=lineage, metadata=described
     )
+    unchanged = out_version is None
     if out_version is None:
         out_version = tables.table_version(run.root, out_name)
     params = _params_rows(param_rows, out_name, method, run.run_id).assign(
@@ -317,7 +320,9 @@ def harmonize_table(
         covariates=summary,
         title=f"{table}@{source_version} -> {out_name}@{out_version} ({method})",
     )
-    run.message = f"{out_name}@{out_version}: {method} on {len(features)} features"
+    run.message = f"{out_name}@{out_version}: {method} on {len(features)} features" + (
+        " (unchanged)" if unchanged else ""
+    )
     return HarmonizeReport(
         table=out_name,
         version=out_version,
@@ -329,6 +334,7 @@ def harmonize_table(
         batch_eta2_after=float(checks["eta2_batch_after"].median()),
         covariates=summary,
         report_path=report_path,
+        unchanged=unchanged,
     )
 
 
