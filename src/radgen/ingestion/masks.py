@@ -104,7 +104,8 @@ def to_image_grid(
 ) -> npt.NDArray[Any] | None:
     """Resample-free move of NIfTI voxels ``[i, j, k]`` onto the image array ``[z, y, x]``.
 
-    Returns None when the moved mask does not cover the image exactly.
+    Returns a view of `data` (no copy: a label volume of a large series is large), or None
+    when the moved mask does not cover the image exactly.
     """
     rot = transform[:3, :3].astype(int)
     shift = transform[:3, 3].astype(int)
@@ -122,7 +123,7 @@ def to_image_grid(
     zyx = np.transpose(moved, (2, 1, 0))
     if tuple(zyx.shape) != tuple(int(s) for s in image_shape):
         return None
-    return np.ascontiguousarray(zyx)
+    return zyx
 
 
 def _load_nifti(path: str) -> tuple[npt.NDArray[Any], npt.NDArray[np.float64]]:
@@ -246,7 +247,6 @@ def _nifti_parts(
 ) -> tuple[dict[str, Any], Iterator[MaskPart]]:
     data, affine = _load_nifti(path)
     series, labels = _place(path, data, affine, candidates, series_uid)
-    del data  # a flipped mask was copied into `labels`
     if not np.any(labels):
         raise InputError(path, "empty ROI: the mask has no nonzero voxel")
     return series, iter([MaskPart(labels)])
