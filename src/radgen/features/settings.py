@@ -18,10 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from radgen.errors import ConfigError
 from radgen.features.discretize import binning_suffix
 
-__all__ = ["FAMILIES", "Settings", "load_settings"]
+__all__ = ["FAMILIES", "MAX_BIN_COUNT", "Settings", "load_settings"]
 
 #: PyRadiomics feature classes radgen computes, and the IBSI families each maps to.
 FAMILIES: Mapping[str, tuple[str, ...]] = {"firstorder": ("stat", "ih")}
+
+#: Largest ``binCount``: a fixed-bin-number histogram has this many bins whatever the ROI
+#: (65536 levels already resolve every value of a 16-bit image).
+MAX_BIN_COUNT = 1 << 16
 
 #: PyRadiomics keys that are valid there but not implemented here yet.
 _NOT_YET = {
@@ -65,8 +69,8 @@ _NOT_YET = {
 class _Setting(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    bin_width: float | None = Field(default=None, alias="binWidth", gt=0)
-    bin_count: int | None = Field(default=None, alias="binCount", ge=1)
+    bin_width: float | None = Field(default=None, alias="binWidth", gt=0, allow_inf_nan=False)
+    bin_count: int | None = Field(default=None, alias="binCount", ge=1, le=MAX_BIN_COUNT)
     label: int = Field(default=1, ge=1)
     resegment_range: tuple[float, float] | None = Field(default=None, alias="resegmentRange")
 
@@ -141,7 +145,9 @@ class Settings(BaseModel):
 
 
 def _reject_unknown(raw: Mapping[str, Any], source: str) -> None:
-    for key in raw.get("setting") or {}:
+    section = raw.get("setting")
+    # not a mapping: the model names the section and its type
+    for key in section if isinstance(section, Mapping) else ():
         if key in _NOT_YET:
             raise ConfigError(
                 f"{source}: setting.{key}", "is a PyRadiomics setting radgen does not support yet"
@@ -182,8 +188,12 @@ def load_settings(settings: Settings | Mapping[str, Any] | str | Path | None) ->
             raw = yaml.safe_load(Path(settings).read_text()) or {}
         except OSError as err:
             raise ConfigError(source, f"cannot read: {err.strerror or err}") from err
+        except UnicodeDecodeError as err:
+            raise ConfigError(source, f"not UTF-8 text (byte {err.start})") from err
         except yaml.YAMLError as err:
             raise ConfigError(source, f"not valid YAML: {err}") from err
+        except RecursionError as err:  # PyYAML composes nested collections recursively
+            raise ConfigError(source, "not valid settings YAML: nested too deeply") from err
         if not isinstance(raw, Mapping):
             raise ConfigError(source, "expected a mapping with setting/imageType/featureClass")
     else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -21,6 +22,7 @@ from radgen.errors import InputError
 __all__ = [
     "DEFAULT_PATIENT_PATTERN",
     "MISSING",
+    "READ_ERRORS",
     "file_line",
     "numeric",
     "patient_ids",
@@ -47,6 +49,16 @@ MISSING = frozenset(
         "null",
         "NULL",
     }
+)
+
+
+#: What reading a truncated, corrupt or binary (gzipped) text file raises.
+READ_ERRORS: tuple[type[Exception], ...] = (
+    OSError,  # gzip.BadGzipFile included
+    EOFError,  # a gzip stream that ends early
+    zlib.error,  # corrupt deflate data
+    UnicodeDecodeError,
+    pd.errors.ParserError,
 )
 
 
@@ -101,10 +113,18 @@ def read_table(path: str, *, comments: bool = True, header: bool = True) -> pd.D
             compression="infer",
             low_memory=False,
         )
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, EOFError, gzip.BadGzipFile) as err:
+    except READ_ERRORS as err:
         raise InputError(path, f"cannot read as a tab-separated table: {err}") from err
     except pd.errors.EmptyDataError as err:
         raise InputError(path, "empty file") from err
+    if not isinstance(
+        frame.index, pd.RangeIndex
+    ):  # pandas took the extra leading fields as an index
+        raise InputError(
+            path,
+            f"line {skip + 2}: more fields than the header's {frame.shape[1]} "
+            "(trailing tabs, or row names without a header cell?)",
+        )
     frame.attrs["first_line"] = skip + (2 if header else 1)
     frame.attrs["path"] = str(path)
     return frame
@@ -176,9 +196,13 @@ def numeric(
     stripped = raw.astype("str").str.strip()
     cleaned = stripped.where(~stripped.isin(list(MISSING)) & raw.notna(), None)
     numbers = pd.to_numeric(cleaned, errors="coerce")
-    checks = [(cleaned.notna() & numbers.isna(), "is not a number")]
+    checks = [
+        (cleaned.notna() & numbers.isna(), "is not a number"),
+        (numbers.notna() & ~np.isfinite(numbers.astype("float64")), "is not a finite number"),
+    ]
     if integer:
         checks.append((numbers.notna() & (numbers % 1 != 0), "is not a whole number"))
+        checks.append((numbers.abs() >= 2.0**63, "is too large"))  # beyond int64
     if low is not None:
         checks.append((numbers < low, f"is below {low:g}"))
     if high is not None:

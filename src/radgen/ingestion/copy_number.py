@@ -72,6 +72,18 @@ def parse_seg(
             "seg_mean": numeric(frame, picked["seg_mean"]),
         }
     )
+    gaps = pd.concat(
+        [out[["sample_id", "chrom"]].fillna("").eq(""), out[["start", "end", "seg_mean"]].isna()],
+        axis=1,
+    )
+    reject_first(
+        frame,
+        gaps.any(axis=1),
+        lambda row: (
+            "no value for "
+            + ", ".join(repr(picked[c]) for c in gaps.columns[gaps.iloc[row].to_numpy()])
+        ),
+    )
     reject_first(
         frame,
         (out["end"] < out["start"]).fillna(False),

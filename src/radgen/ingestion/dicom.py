@@ -17,6 +17,7 @@ import hashlib
 import io
 import logging
 import math
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -53,6 +54,9 @@ _READ_ONCE_BYTES = 16 << 20
 SPACING_TOLERANCE = 0.01
 #: Orientation cosines may differ by this much between slices of one series.
 ORIENTATION_TOLERANCE = 1e-4
+
+#: A DICOM UID (PS3.5 9.1): dot-separated numbers, at most 64 characters.
+_UID = re.compile(r"(?=.{1,64}$)[0-9]+(\.[0-9]+)*")
 
 #: Scanner fields that define a batch by default (see :func:`scanner_batch`).
 BATCH_FIELDS = (
@@ -267,12 +271,35 @@ def read_header(path: str) -> list[DicomHeader] | Quarantined:
         ds = pydicom.dcmread(source, stop_before_pixels=True)
     except InvalidDicomError:
         return Quarantined(path, "not DICOM (no DICM preamble or valid header)", file_sha256=digest)
-    except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError) as err:
-        return Quarantined(path, f"truncated or corrupt header: {err}", file_sha256=digest)
+    except Exception as err:  # hostile bytes raise struct.error, BytesLengthException, ...
+        return Quarantined(path, f"truncated or corrupt header: {_why(err)}", file_sha256=digest)
+    try:  # values are decoded on access: a corrupt element fails here
+        return _header(path, digest, ds)
+    except Exception as err:
+        return Quarantined(path, f"corrupt header element: {_why(err)}", file_sha256=digest)
+
+
+def _why(err: BaseException) -> str:
+    """An exception as one short line (pydicom's messages run over several lines)."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= 300 else text[:299] + "…"
+
+
+def _header(path: str, digest: str, ds: pydicom.Dataset) -> list[DicomHeader] | Quarantined:
+    """The headers of a parsed dataset (:func:`read_header`)."""
     series_uid = _text(ds, "SeriesInstanceUID")
     sop_uid = _text(ds, "SOPInstanceUID")
     if not series_uid or not sop_uid:
         return Quarantined(path, "no SeriesInstanceUID or SOPInstanceUID", file_sha256=digest)
+    for name, uid in (("SeriesInstanceUID", series_uid), ("SOPInstanceUID", sop_uid)):
+        if not _UID.fullmatch(uid):  # the series UID names its volume folder (with --no-deid)
+            shown = uid if len(uid) <= 80 else uid[:79] + "…"
+            return Quarantined(
+                path,
+                f"{name} {shown!r} is not a DICOM UID (digits and dots, up to 64)",
+                None,
+                digest,
+            )
     rows, cols = ds.get("Rows"), ds.get("Columns")
     if not rows or not cols:
         modality = _text(ds, "Modality") or "unknown modality"
@@ -557,10 +584,12 @@ def _pixels(header: DicomHeader) -> npt.NDArray[Any]:
         raise
     except NotImplementedError as err:
         raise CorruptDicomError(
-            header.path, f"unsupported transfer syntax {header.transfer_syntax}: {err}"
+            header.path, f"unsupported transfer syntax {header.transfer_syntax}: {_why(err)}"
         ) from err
-    except (OSError, EOFError, ValueError, RuntimeError, AttributeError, KeyError) as err:
-        raise CorruptDicomError(header.path, f"truncated or unreadable pixel data: {err}") from err
+    except Exception as err:  # decoders raise what they like on hostile bytes
+        raise CorruptDicomError(
+            header.path, f"truncated or unreadable pixel data: {_why(err)}"
+        ) from err
     if arr.shape != (header.rows, header.columns):
         raise CorruptDicomError(
             header.path,
@@ -603,8 +632,14 @@ def _series_folder(headers: Sequence[DicomHeader]) -> str:
 
 def _geometry_problem(headers: Sequence[DicomHeader]) -> str | None:
     first = headers[0]
-    if any(h.position is None or h.orientation is None for h in headers):
+    geometry = [[*h.position, *h.orientation] for h in headers if h.position and h.orientation]
+    if len(geometry) < len(headers):
         return "missing ImagePositionPatient or ImageOrientationPatient"
+    values = np.asarray(geometry, dtype=np.float64)  # x, y, z, then the 6 cosines
+    if not np.isfinite(values).all():
+        return "non-finite ImagePositionPatient or ImageOrientationPatient"
+    if float(np.linalg.norm(np.cross(values[0, 3:6], values[0, 6:9]))) < 1e-6:
+        return f"degenerate ImageOrientationPatient {values[0, 3:].tolist()}"
     if any((h.rows, h.columns) != (first.rows, first.columns) for h in headers):
         return "inconsistent image size between slices"
     ref = np.asarray(first.orientation)
@@ -616,6 +651,12 @@ def _geometry_problem(headers: Sequence[DicomHeader]) -> str | None:
         return "inconsistent pixel spacing between slices"
     if first.pixel_spacing is None:
         return "missing PixelSpacing"
+    if not all(math.isfinite(v) and v > 0 for v in first.pixel_spacing):
+        return f"PixelSpacing {list(first.pixel_spacing)} is not positive"
+    if not all(
+        math.isfinite(h.rescale_slope) and math.isfinite(h.rescale_intercept) for h in headers
+    ):
+        return "non-finite RescaleSlope or RescaleIntercept"
     return None
 
 
@@ -719,7 +760,8 @@ def assemble_series(
         if tilt > 0:
             log.warning("%s: gantry tilt of %.2f degrees (volume kept unsheared)", uid, tilt)
     else:
-        step = float(first.slice_thickness or 1.0)
+        thickness = first.slice_thickness
+        step = thickness if thickness and math.isfinite(thickness) and thickness > 0 else 1.0
         spacing_cv = 0.0
 
     shape = (len(ordered), first.rows, first.columns)

@@ -27,11 +27,13 @@ import pyarrow as pa
 from radgen.errors import InputError
 from radgen.ingestion._tabular import (
     DEFAULT_PATIENT_PATTERN,
+    READ_ERRORS,
     leading_comment_lines,
     numeric,
     patient_ids,
     read_table,
     reject_duplicates,
+    reject_first,
     require,
 )
 
@@ -60,13 +62,14 @@ def normalize_counts(
     length = np.asarray(lengths, dtype=np.float64)
     usable = length > 0
     rate = np.zeros_like(c)
-    rate[usable] = c[usable] / length[usable]
-    total_rate = rate.sum()
-    tpm = rate / total_rate * 1e6 if total_rate > 0 else np.zeros_like(c)
-    total = c.sum()
-    fpkm = np.zeros_like(c)
-    if total > 0:
-        fpkm[usable] = c[usable] * 1e9 / (length[usable] * total)
+    with np.errstate(over="ignore", invalid="ignore"):  # absurd counts give inf: callers check
+        rate[usable] = c[usable] / length[usable]
+        total_rate = rate.sum()
+        tpm = rate / total_rate * 1e6 if total_rate > 0 else np.zeros_like(c)
+        total = c.sum()
+        fpkm = np.zeros_like(c)
+        if total > 0:
+            fpkm[usable] = c[usable] * 1e9 / (length[usable] * total)
     return tpm, fpkm
 
 
@@ -76,9 +79,15 @@ def _symbol(gene_ids: pd.Series) -> pd.Series:
 
 
 def _frame(
-    sample: str, gene_id: pd.Series, counts: pd.Series, lengths: npt.ArrayLike, pattern: str
+    path: str,
+    sample: str,
+    gene_id: pd.Series,
+    counts: pd.Series,
+    lengths: npt.ArrayLike,
+    pattern: str,
 ) -> pd.DataFrame:
     tpm, fpkm = normalize_counts(counts.to_numpy(dtype=np.float64), lengths)
+    _require_finite(path, tpm, fpkm)
     out = pd.DataFrame(
         {
             "sample_id": sample,
@@ -93,6 +102,12 @@ def _frame(
     out["log2_tpm"] = np.log2(1.0 + out["tpm"])
     out["patient_id"] = patient_ids(out["sample_id"], pattern)
     return out
+
+
+def _require_finite(path: str, *values: npt.NDArray[np.float64]) -> None:
+    """Raise if normalization overflowed (counts or lengths beyond any real sequencing run)."""
+    if not all(np.isfinite(v).all() for v in values):
+        raise InputError(path, "counts or gene lengths out of range: TPM or FPKM overflows")
 
 
 def _sample_from_name(path: str, suffixes: str) -> str:
@@ -123,7 +138,7 @@ def parse_rsem(
     reject_duplicates(frame, ["gene_id"], parsed, "gene")
     counts = numeric(frame, "expected_count", low=0)
     lengths = numeric(frame, "effective_length", low=0).fillna(0.0)
-    return _frame(sample, parsed["gene_id"], counts.fillna(0.0), lengths, patient_pattern)
+    return _frame(path, sample, parsed["gene_id"], counts.fillna(0.0), lengths, patient_pattern)
 
 
 def _lookup_lengths(gene_ids: pd.Series, lengths: pd.Series, path: str) -> npt.NDArray[np.float64]:
@@ -175,6 +190,7 @@ def parse_htseq(
     counts = numeric(frame_kept, "count", integer=True, low=0).astype("float64")
     sample = sample_id or _sample_from_name(path, r"(\.htseq)?\.counts?(\.txt)?(\.gz)?$")
     return _frame(
+        path,
         sample,
         parsed["gene_id"],
         counts,
@@ -190,13 +206,16 @@ def _strict_matrix(path: str, lengths: pd.Series | None, patient_pattern: str) -
         raise InputError(path, "a count matrix has a gene column and at least one sample column")
     gene_col = frame.columns[0]
     genes = frame[gene_col].str.strip()
+    reject_first(frame, genes.fillna("").eq(""), lambda _: f"no gene id in column {gene_col!r}")
     reject_duplicates(frame, [gene_col], pd.DataFrame({gene_col: genes}), "gene")
     gene_lengths = _lookup_lengths(genes, lengths, path)
     parts = []
     annotation = set(_annotation_columns(frame.columns[1:]))
     for sample in [c for c in frame.columns[1:] if c not in annotation]:
         counts = numeric(frame, sample, low=0).fillna(0.0)
-        parts.append(_frame(str(sample).strip(), genes, counts, gene_lengths, patient_pattern))
+        parts.append(
+            _frame(path, str(sample).strip(), genes, counts, gene_lengths, patient_pattern)
+        )
     return pd.concat(parts, ignore_index=True)
 
 
@@ -274,6 +293,10 @@ def _annotation_columns(columns: Iterable[Any]) -> list[str]:
     return [str(c) for c in columns if str(c).strip().lower() in ANNOTATION_COLUMNS]
 
 
+#: What reading a broken matrix raises (pandas reports a bad number or header as ValueError).
+_MATRIX_ERRORS: tuple[type[Exception], ...] = (*READ_ERRORS, ValueError)
+
+
 def read_count_matrix(
     path: str, lengths: pd.Series | None, *, patient_pattern: str = DEFAULT_PATIENT_PATTERN
 ) -> CountMatrix:
@@ -302,7 +325,7 @@ def read_count_matrix(
             compression="infer",
             engine="c",
         )
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, EOFError, ValueError) as err:
+    except _MATRIX_ERRORS as err:
         raise InputError(path, f"cannot read as a tab-separated matrix: {err}") from err
     annotation = _annotation_columns(wide.columns)
     own = next((c for c in annotation if c.strip().lower() == "length"), None)
@@ -311,29 +334,32 @@ def read_count_matrix(
             raise InputError(
                 path, "expression from counts needs gene lengths: --lengths FILE or a GTF"
             )
-        lengths = pd.to_numeric(wide[own], errors="coerce")
+        lengths = pd.to_numeric(wide[own].astype(str), errors="coerce")  # huge ints: inf
         lengths.index = wide.index.astype(str).str.strip()
     wide = wide.drop(columns=annotation)
     numeric_cols = all(pd.api.types.is_numeric_dtype(t) for t in wide.dtypes)
+    values = wide.to_numpy(dtype=np.float64) if numeric_cols else np.zeros((0, 0))
     bad = (
         wide.shape[1] < 1
         or not numeric_cols
-        or wide.isna().to_numpy().any()
-        or (wide.to_numpy() < 0).any()
+        or not np.isfinite(values).all()  # NaN (a missing count) and inf
+        or (values < 0).any()
     )
     genes = pd.Series(wide.index.astype(str).str.strip())
-    if bad or genes.duplicated().any():
+    if bad or genes.duplicated().any() or genes.fillna("").eq("").any():
         _strict_matrix(path, lengths, patient_pattern)  # raises, naming the line
         raise InputError(path, "not a matrix of non-negative counts")
     gene_len = _lookup_lengths(genes, lengths, path)
-    counts = wide.to_numpy(dtype=np.float64)
+    counts = values
     usable = gene_len > 0
     rate = np.zeros_like(counts)
-    rate[usable] = counts[usable] / gene_len[usable, None]
     fpkm = np.zeros_like(counts)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        tpm = np.nan_to_num(rate / rate.sum(axis=0) * 1e6)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        rate[usable] = counts[usable] / gene_len[usable, None]
+        sums = rate.sum(axis=0)
         fpkm[usable] = counts[usable] * 1e9 / (gene_len[usable, None] * counts.sum(axis=0))
+        _require_finite(path, gene_len, rate, sums, np.where(np.isnan(fpkm), 0.0, fpkm))
+        tpm = np.nan_to_num(rate / sums * 1e6)  # 0/0: a sample without counts
     samples = [str(c).strip() for c in wide.columns]
     return CountMatrix(
         genes=genes.tolist(),

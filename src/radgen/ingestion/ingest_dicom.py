@@ -8,6 +8,7 @@ a rerun after a crash finish the job: ``instances``, ``scanner_batches``, ``quar
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -227,6 +228,23 @@ def ingest_dicom(
             f"nothing ingested; {len(report.quarantined)} quarantined ({reasons})",
         )
 
+    try:
+        _commit_series(run, done, fields, report)
+    except BaseException:  # refused: no volume is left without its series row
+        committed = _existing_series(root)  # never remove a volume whose row did land
+        for row in (r.series_row for r in done if r.series_row is not None):
+            if row["series_uid"] not in committed:
+                with contextlib.suppress(OSError):
+                    root.remove(row["zarr_path"])
+        raise
+    run.message = f"{len(done)} series ingested, {len(report.quarantined)} quarantined"
+    return report
+
+
+def _commit_series(
+    run: Run, done: Sequence[SeriesResult], fields: Sequence[str], report: IngestReport
+) -> None:
+    """Validate the assembled series and commit their rows (series last)."""
     stats = pd.DataFrame([r.image_stats for r in done])
     run.validate("images", stats, target="images")
     series = pd.DataFrame([r.series_row for r in done])
@@ -251,8 +269,6 @@ def ingest_dicom(
                 "scanner_batch": row["scanner_batch"],
             }
         )
-    run.message = f"{len(done)} series ingested, {len(report.quarantined)} quarantined"
-    return report
 
 
 def _batch_rows(series: pd.DataFrame, fields: Sequence[str], run_id: str) -> pd.DataFrame:

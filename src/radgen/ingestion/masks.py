@@ -345,7 +345,13 @@ def _store(
     }
     if part.number is not None:
         attrs.update(number=part.number, name=part.name)
-    write_volume(run.root, f"masks/{mask_id}.zarr", labels.astype(dtype, copy=False), name="mask", attrs=attrs)
+    write_volume(
+        run.root,
+        f"masks/{mask_id}.zarr",
+        labels.astype(dtype, copy=False),
+        name="mask",
+        attrs=attrs,
+    )
     names = {} if part.name is None else {1: part.name}
     return _roi_rows(mask_id, labels, series, path, sha, run.run_id, names)
 

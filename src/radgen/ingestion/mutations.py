@@ -146,6 +146,11 @@ def parse_maf(
     start = numeric(maf, "Start_Position", integer=True)
     end = numeric(maf, "End_Position", integer=True) if "End_Position" in maf else start
     chrom = normalize_chrom(maf["Chromosome"])
+    reject_first(
+        maf,
+        start.isna().to_numpy() | chrom.fillna("").eq("").to_numpy(),
+        lambda _: "no Chromosome or Start_Position",
+    )
     _check_positions(maf, chrom, start, end, genome)
     counts = {
         col: numeric(maf, col, integer=True, low=0)

@@ -34,10 +34,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from radgen.errors import InputError
+from radgen.errors import InputError, ValidationFailed
 from radgen.ingestion._kinds import KINDS
 from radgen.ingestion._tabular import (
     DEFAULT_PATIENT_PATTERN,
+    READ_ERRORS,
     open_text,
     patient_ids,
     read_table,
@@ -127,12 +128,15 @@ def read_case_list(path: str) -> list[str]:
 def _is_htseq(path: str) -> bool:
     """Two columns, the second a number from the first line on (no header): HTSeq-count."""
     head: list[list[str]] = []
-    with open_text(path) as fh:
-        for line in fh:
-            if not line.startswith("#"):
-                head.append(line.rstrip("\r\n").split("\t"))
-            if len(head) == 5:
-                break
+    try:
+        with open_text(path) as fh:
+            for line in fh:
+                if not line.startswith("#"):
+                    head.append(line.rstrip("\r\n").split("\t"))
+                if len(head) == 5:
+                    break
+    except READ_ERRORS as err:
+        raise InputError(path, f"cannot read: {err}") from err
     if not head or any(len(cells) != 2 for cells in head):
         return False
     return bool(pd.to_numeric(pd.Series([c[1] for c in head]), errors="coerce").notna().all())
@@ -297,6 +301,57 @@ def _distinct(run: Run, table: str, column: str) -> list[Any]:
     )
 
 
+def _stored_types(run: Run, path: str, table: str, rows: pd.DataFrame) -> pd.DataFrame:
+    """`rows` with the types `table` already stores for its free-form (e.g. clinical) columns.
+
+    A column typed from an earlier file's values stays that type: numbers become text in a
+    text column; text where numbers are stored is an error naming the column and value.
+    """
+    if not tables.table_exists(run.root, table):
+        return rows
+    stored = tables.table_schema(run.root, table)
+    out = rows.copy()
+    for name in rows.columns:
+        if stored.get_field_index(name) < 0:
+            continue
+        kind = stored.field(name).type
+        values = rows[name]
+        if pa.types.is_floating(kind) or pa.types.is_integer(kind):
+            numbers = pd.to_numeric(values, errors="coerce")
+            bad = values.notna() & numbers.isna()
+            if bad.any():
+                raise InputError(
+                    path,
+                    f"column {name!r}: {values[bad].iloc[0]!r} is not a number "
+                    f"(earlier files stored numbers in {table}.{name})",
+                )
+            out[name] = numbers.astype("float64")
+        elif (pa.types.is_string(kind) or pa.types.is_large_string(kind)) and (
+            pd.api.types.is_numeric_dtype(values)
+        ):
+            out[name] = values.map(lambda v: None if pd.isna(v) else f"{v:g}").astype(object)
+    return out
+
+
+def _refuse_replacing(run: Run, path: str, sha: str, table: str, samples: pd.Series) -> None:
+    """Raise if a sample of `samples` already has rows in `table` from another file.
+
+    A one-sample file (RSEM, HTSeq) holds the whole profile of its sample: appending only the
+    genes not yet stored would mix two files in one profile (its TPM would not sum to 1e6).
+    """
+    if not tables.table_exists(run.root, table):
+        return
+    stored = tables.read_table(run.root, table, columns=["sample_id", "file_sha256"])
+    sources = stored.group_by(["sample_id", "file_sha256"]).aggregate([]).to_pandas()
+    other = sources[sources["sample_id"].isin(set(samples)) & (sources["file_sha256"] != sha)]
+    if len(other):
+        raise InputError(
+            path,
+            f"sample {other['sample_id'].iloc[0]!r} already has {table} values from another "
+            "file; not replaced",
+        )
+
+
 def ingest_omics(
     run: Run, path: str, kind: str, options: OmicsOptions | None = None
 ) -> OmicsReport:
@@ -322,7 +377,20 @@ def ingest_omics(
     InputError
         The file does not exist or is not of the given kind (naming the line and reason);
         nothing is committed then.
+    ValidationFailed
+        A suite refused the rows (the message names the file, then the table).
     """
+    try:
+        return _ingest_omics(run, path, kind, options)
+    except (InputError, ValidationFailed) as err:  # a suite or a table: name the file too
+        if err.path == path:
+            raise
+        raise type(err)(path, f"{err.path}: {err.reason}") from err
+
+
+def _ingest_omics(
+    run: Run, path: str, kind: str, options: OmicsOptions | None = None
+) -> OmicsReport:
     opts = options or OmicsOptions()
     if kind not in KINDS:
         raise InputError(kind, f"unknown omics kind; choose one of {', '.join(KINDS)}")
@@ -390,6 +458,7 @@ def ingest_omics(
             expr = parse_htseq(
                 path, lengths, sample_id=opts.sample_id, patient_pattern=opts.patient_pattern
             )
+        _refuse_replacing(run, path, sha, "expression", expr["sample_id"])
         staged.insert(0, ("expression", expr.assign(**source), "omics"))
         linked = expr
     elif kind == "methylation":
@@ -399,6 +468,7 @@ def ingest_omics(
         linked = meth
     elif kind == "clinical":
         clin = parse_clinical(path, id_column=opts.id_column, patient_pattern=opts.patient_pattern)
+        clin = _stored_types(run, path, "clinical", clin)
         staged.append(("clinical", clin.assign(**source), "omics"))
         linked = clin if clin["sample_id"].notna().any() else None
     else:  # subjects
