@@ -12,22 +12,29 @@ Properties, for every input:
 
 - no Python traceback, no uncaught exception, no hang (a per-call deadline);
 - exit 0 (the file was ingested, or quarantined with a reason), or exit 1 with exactly one
-  stderr line that names the file (``ErrorName: path: reason``);
+  error line on stderr that names the file (``ErrorName: path: reason``), at most 2000
+  characters long; only a suite refusal (``ValidationFailed``) may precede it with its
+  failed expectations, one indented line each, as the CLI documents;
 - committed data unchanged when the command fails. One catalog serves the whole module: it
-  is initialised and given one valid CT series and one valid MAF first, and every table's
-  version and row count (Delta and SQL view), plus the folders of stored volumes and
-  matrices, are compared before and after each input. What a refused input changes, by
-  design and observed: ``runs`` (one row per command, status ``failed`` or ``rejected``),
-  ``quality_results`` (the suite results that refused a commit) and ``quarantine`` (the
-  DICOM files or series that could not be read, with the reason, even when the command
-  then fails with "nothing ingested"). Nothing else changes: not ``lineage``, not the data
-  tables, not ``images/`` or ``matrices/``.
+  is initialised and given one valid CT series and one valid MAF first; before and after
+  each CLI input every table's Delta version and the version its SQL view shows are
+  compared, and so are the ``images/`` and ``matrices/`` folders (at the end, every view's
+  ``count(*)`` is checked against its Delta version, and the series committed first against
+  what is stored). A refused input may add a version to three bookkeeping tables, by
+  design: ``runs`` (one row per command that opened a run, status ``failed`` or
+  ``rejected``; settings refused before the catalog is opened leave none),
+  ``quality_results`` (the suite results behind a refusal by a suite) and ``quarantine``
+  (DICOM files or series that could not be read, recorded even when the command then fails
+  with "nothing ingested"). Observed in one run: of 103 refused inputs, 71 added a ``runs``
+  version, 1 a ``quality_results`` version and 1 a ``quarantine`` version; ``lineage``,
+  every data table, ``images/`` and ``matrices/`` never changed (counts printed at the end).
 - when a hostile input is accepted (an injection-looking sample id in an otherwise valid
   file, a DICOM change that left the file valid), rows committed before are unchanged and
   the sample ids are stored verbatim and can be queried with SQL.
 
-The number of inputs tried per category is printed at the end of the module and each test
-asserts a minimum.
+The number of inputs tried per category (and of refusals per bookkeeping table) is printed
+in the terminal summary (a hook in tests/unit/conftest.py, so it works under xdist too), and
+each test asserts a minimum: at least 50 DICOM, 100 omics and 30 settings inputs in all.
 """
 
 from __future__ import annotations
@@ -39,7 +46,6 @@ import io
 import json
 import signal
 import struct
-import sys
 import traceback
 from collections import Counter
 from collections.abc import Iterator
@@ -75,13 +81,15 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:pydicom")
 
 #: Inputs tried per category (every Hypothesis example, explicit examples included).
 TRIED: Counter[str] = Counter()
-MINIMUM = {"dicom": 50, "dicom truncation sweep": 1000, "omics": 100, "settings": 30}
 
-#: Refused inputs (exit 1) that added a version to each bookkeeping table (printed at the end).
+#: Refused inputs (exit 1), and those that added a version to each bookkeeping table.
 REFUSALS: Counter[str] = Counter()
 
 #: Tables that record refused work by design (see the module docstring).
 BOOKKEEPING = {"runs", "quality_results", "quarantine"}
+
+#: An error line longer than this is not a clear message (a 1 MB cell quoted whole).
+MAX_LINE = 2000
 
 #: Seconds one CLI call or one in-process step may take before it counts as a hang.
 DEADLINE = 90.0
@@ -136,13 +144,21 @@ def run_cli(argv: list[str]) -> Outcome:
 
 
 def assert_clean_failure(outcome: Outcome, *names: str) -> str:
-    """Exit 1 with one stderr line, no traceback, naming one of `names`; returns the line."""
+    """Exit 1 with one error line, no traceback, naming one of `names`; returns the line.
+
+    The one exception the CLI documents: a suite refusal (``ValidationFailed``) first lists
+    its failed expectations, one indented line each.
+    """
     assert outcome.code == 1, outcome
     assert "Traceback" not in outcome.err, outcome.err
-    lines = outcome.err_lines
+    lines = [line for line in outcome.err_lines if not line.startswith("  ")]
     assert len(lines) == 1, f"expected one stderr line, got {len(lines)}:\n{outcome.err}"
     line = lines[0]
+    assert outcome.err_lines[-1] == line, outcome.err
+    if len(outcome.err_lines) > 1:
+        assert line.startswith("ValidationFailed: "), outcome.err
     assert ": " in line, line
+    assert len(line) <= MAX_LINE, f"a {len(line)}-character error line: {line[:300]}…"
     assert any(name in line for name in names), f"{line!r} names none of {names!r}"
     return line
 
@@ -256,28 +272,19 @@ def _series_rows(root: str) -> list[dict[str, Any]]:
     return frame.to_dict("records")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def report_counts(request: pytest.FixtureRequest) -> Iterator[None]:
+@pytest.fixture(autouse=True)
+def record_counts(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test's inputs and refusals, summed in the terminal summary (tests/unit/conftest.py)."""
+    tried, refused = TRIED.copy(), REFUSALS.copy()
     yield
-    lines = [
-        f"hostile inputs tried: {category} {TRIED[category]} (minimum {MINIMUM[category]})"
-        for category in MINIMUM
-        if TRIED[category]
-    ]
-    if REFUSALS:
-        lines.append(
-            f"of {REFUSALS['refused inputs']} refused CLI inputs, new versions of: "
-            + ", ".join(f"{name} {REFUSALS[name]}" for name in sorted(BOOKKEEPING))
-            + " (every other table unchanged)"
+    properties = request.node.user_properties
+    for category, count in (TRIED - tried).items():
+        properties.append(("hostile inputs", (f"inputs tried, {category}", count)))
+    for name, count in (REFUSALS - refused).items():
+        what = (
+            "refused CLI inputs" if name == "all" else f"refused CLI inputs adding a {name} version"
         )
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
-        for line in lines:
-            if reporter is not None:
-                reporter.write_line(line)
-            else:
-                sys.__stderr__.write(line + "\n")
+        properties.append(("hostile inputs", (what, count)))
 
 
 def check_cli(env: Env, argv: list[str]) -> Outcome:
@@ -291,7 +298,7 @@ def check_cli(env: Env, argv: list[str]) -> Outcome:
         assert_only_added(before, after)
     else:
         assert_unchanged(before, after)
-        REFUSALS["refused inputs"] += 1
+        REFUSALS["all"] += 1
         for name in BOOKKEEPING:
             REFUSALS[name] += before["tables"].get(name) != after["tables"][name]
     return outcome
@@ -502,6 +509,7 @@ def check_headers(read: list[DicomHeader | Quarantined], hostile: str) -> None:
 @example(case=DicomCase("series_uid", text="../../escaped"))  # a volume folder outside images/
 @example(case=DicomCase("ds_value", where=2, text="0\\-1"))  # negative PixelSpacing
 @example(case=DicomCase("ds_value", where=3, text="inf"))  # infinite RescaleSlope
+@example(case=DicomCase("ds_value", where=3, text="1e308"))  # rescaled values overflow
 def _dicom_in_process(env: Env, case: DicomCase) -> None:
     TRIED["dicom"] += 1
     folder = env.work / "in-process"
@@ -510,6 +518,7 @@ def _dicom_in_process(env: Env, case: DicomCase) -> None:
     hostile.write_bytes(case.apply(env.series[1].read_bytes()))
     paths = [str(env.series[0]), str(hostile), str(env.series[2])]
     scratch = env.work / "scratch"  # volumes go to a scratch root, never the module catalog
+    scratch.mkdir(exist_ok=True)
     with deadline(DEADLINE, f"headers of {case}"):
         read = read_headers(paths)
     check_headers(read, str(hostile))
@@ -534,6 +543,13 @@ def _dicom_in_process(env: Env, case: DicomCase) -> None:
 @example(
     cases=[DicomCase("series_uid", text="../../escaped"), DicomCase("truncate", where=152)],
     no_deid=True,
+)
+@example(  # implausible values: the images suite refuses the batch (was two lines, no path)
+    cases=[
+        DicomCase("ds_value", where=3, text="1e20"),
+        DicomCase("ds_value", where=3, text="1e308"),
+    ],
+    no_deid=False,
 )
 def _dicom_through_the_cli(env: Env, cases: list[DicomCase], no_deid: bool) -> None:
     TRIED["dicom"] += len(cases)
@@ -927,14 +943,14 @@ def test_hostile_dicom_in_process(env: Env) -> None:
 def test_hostile_omics_broken_structure(env: Env) -> None:
     """Junk, empty, header-only, wrong delimiters, ragged rows, broken gzip: one line, no change."""
     first = TRIED["omics"]
-    settings(_FAST, max_examples=52)(_omics_broken)(env)
-    assert TRIED["omics"] - first >= 55
+    settings(_FAST, max_examples=56)(_omics_broken)(env)
+    assert TRIED["omics"] - first >= 59
 
 
 def test_hostile_dicom_through_the_cli(env: Env) -> None:
     """Folders of fresh series, each with one broken slice: one ``radgen ingest dicom`` each."""
     first = TRIED["dicom"]
-    settings(_FAST, max_examples=4)(_dicom_through_the_cli)(env)
+    settings(_FAST, max_examples=3)(_dicom_through_the_cli)(env)
     assert TRIED["dicom"] - first >= 30
 
 
@@ -952,13 +968,13 @@ def test_hostile_omics_odd_values(env: Env) -> None:
         outcome = check_cli(env, ["ingest", "omics", str(path), "--kind", "clinical"])
         assert outcome.code == code, outcome.err[:300]
         if code:
-            assert "'HX_SCORE'" in assert_clean_failure(outcome, str(path))
-    settings(_FAST, max_examples=35)(_omics_odd)(env)
-    assert TRIED["omics"] - first >= 45
+            assert "'hx_score'" in assert_clean_failure(outcome, str(path))
+    settings(_FAST, max_examples=28)(_omics_odd)(env)
+    assert TRIED["omics"] - first >= 41
 
 
 def test_hostile_settings(env: Env) -> None:
     """``features compute --config``: bad settings are one line naming the file, no new version."""
     first = TRIED["settings"]
-    settings(_FAST, max_examples=30)(_settings)(env)
+    settings(_FAST, max_examples=25)(_settings)(env)
     assert TRIED["settings"] - first >= 30

@@ -23,6 +23,7 @@ __all__ = [
     "DEFAULT_PATIENT_PATTERN",
     "MISSING",
     "READ_ERRORS",
+    "clip",
     "file_line",
     "numeric",
     "patient_ids",
@@ -60,6 +61,14 @@ READ_ERRORS: tuple[type[Exception], ...] = (
     UnicodeDecodeError,
     pd.errors.ParserError,
 )
+
+
+def clip(text: str, *, word: int = 80, total: int = 1000) -> str:
+    """`text` for a one-line message: long runs without blanks (a 1 MB cell) and the whole cut."""
+    short = re.sub(
+        rf"\S{{{word + 1},}}", lambda m: f"{m.group()[: word - 20]}…({len(m.group())} chars)", text
+    )
+    return short if len(short) <= total else short[: total - 1] + "…"
 
 
 def patient_ids(samples: pd.Series, pattern: str = DEFAULT_PATIENT_PATTERN) -> pd.Series:

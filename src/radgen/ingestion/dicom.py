@@ -55,6 +55,8 @@ SPACING_TOLERANCE = 0.01
 #: Orientation cosines may differ by this much between slices of one series.
 ORIENTATION_TOLERANCE = 1e-4
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 #: A DICOM UID (PS3.5 9.1): dot-separated numbers, at most 64 characters.
 _UID = re.compile(r"(?=.{1,64}$)[0-9]+(\.[0-9]+)*")
 
@@ -293,13 +295,8 @@ def _header(path: str, digest: str, ds: pydicom.Dataset) -> list[DicomHeader] | 
         return Quarantined(path, "no SeriesInstanceUID or SOPInstanceUID", file_sha256=digest)
     for name, uid in (("SeriesInstanceUID", series_uid), ("SOPInstanceUID", sop_uid)):
         if not _UID.fullmatch(uid):  # the series UID names its volume folder (with --no-deid)
-            shown = uid if len(uid) <= 80 else uid[:79] + "…"
-            return Quarantined(
-                path,
-                f"{name} {shown!r} is not a DICOM UID (digits and dots, up to 64)",
-                None,
-                digest,
-            )
+            reason = f"{name} is not a DICOM UID (dot-separated digits, at most 64 characters)"
+            return Quarantined(path, reason, file_sha256=digest)
     rows, cols = ds.get("Rows"), ds.get("Columns")
     if not rows or not cols:
         modality = _text(ds, "Modality") or "unknown modality"
@@ -653,10 +650,13 @@ def _geometry_problem(headers: Sequence[DicomHeader]) -> str | None:
         return "missing PixelSpacing"
     if not all(math.isfinite(v) and v > 0 for v in first.pixel_spacing):
         return f"PixelSpacing {list(first.pixel_spacing)} is not positive"
-    if not all(
-        math.isfinite(h.rescale_slope) and math.isfinite(h.rescale_intercept) for h in headers
-    ):
-        return "non-finite RescaleSlope or RescaleIntercept"
+    for h in headers:  # the largest rescaled value must fit a float32 (NaN fails too)
+        top = abs(h.rescale_slope) * 2.0 ** max(1, min(h.bits_stored, 64))
+        if not top + abs(h.rescale_intercept) < _FLOAT32_MAX:
+            return (
+                f"RescaleSlope {h.rescale_slope:g} / RescaleIntercept {h.rescale_intercept:g} "
+                "out of range: rescaled values overflow"
+            )
     return None
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 from distributed import Client, as_completed
 
-from radgen.errors import InputError
+from radgen.errors import InputError, ValidationFailed
 from radgen.ingestion import dicom
 from radgen.ingestion.deid import Deidentifier
 from radgen.ingestion.dicom import (
@@ -148,6 +148,9 @@ def ingest_dicom(
     InputError
         A path does not exist, or nothing could be ingested (the message names the first
         reasons).
+    ValidationFailed
+        A suite refused the series (named after the input paths, then the suite's table);
+        nothing is committed and no volume is left behind.
     """
     root = run.root
     fields = dicom.batch_fields(
@@ -230,12 +233,15 @@ def ingest_dicom(
 
     try:
         _commit_series(run, done, fields, report)
-    except BaseException:  # refused: no volume is left without its series row
+    except BaseException as err:  # refused: no volume is left without its series row
         committed = _existing_series(root)  # never remove a volume whose row did land
         for row in (r.series_row for r in done if r.series_row is not None):
             if row["series_uid"] not in committed:
                 with contextlib.suppress(OSError):
                     root.remove(row["zarr_path"])
+        if isinstance(err, ValidationFailed):  # one line naming the input, then the suite
+            where = ", ".join(str(p) for p in run.params.get("paths", paths))
+            raise ValidationFailed(where, f"{err.path}: {err.reason}") from err
         raise
     run.message = f"{len(done)} series ingested, {len(report.quarantined)} quarantined"
     return report

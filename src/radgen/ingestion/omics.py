@@ -39,6 +39,7 @@ from radgen.ingestion._kinds import KINDS
 from radgen.ingestion._tabular import (
     DEFAULT_PATIENT_PATTERN,
     READ_ERRORS,
+    clip,
     open_text,
     patient_ids,
     read_table,
@@ -339,11 +340,12 @@ def _refuse_replacing(run: Run, path: str, sha: str, table: str, samples: pd.Ser
     A one-sample file (RSEM, HTSeq) holds the whole profile of its sample: appending only the
     genes not yet stored would mix two files in one profile (its TPM would not sum to 1e6).
     """
-    if not tables.table_exists(run.root, table):
+    again = set(samples) & set(_distinct(run, table, "sample_id"))
+    if not again:  # the usual case: one column read, as for a count matrix
         return
     stored = tables.read_table(run.root, table, columns=["sample_id", "file_sha256"])
     sources = stored.group_by(["sample_id", "file_sha256"]).aggregate([]).to_pandas()
-    other = sources[sources["sample_id"].isin(set(samples)) & (sources["file_sha256"] != sha)]
+    other = sources[sources["sample_id"].isin(again) & (sources["file_sha256"] != sha)]
     if len(other):
         raise InputError(
             path,
@@ -382,10 +384,14 @@ def ingest_omics(
     """
     try:
         return _ingest_omics(run, path, kind, options)
-    except (InputError, ValidationFailed) as err:  # a suite or a table: name the file too
-        if err.path == path:
+    except ValidationFailed as err:  # a suite refused a table: name the file too
+        details = [clip(line) for line in err.details]
+        raise ValidationFailed(path, clip(f"{err.path}: {err.reason}"), details) from err
+    except InputError as err:  # a table or an option file: name the file too
+        reason = err.reason if err.path == path else f"{err.path}: {err.reason}"
+        if err.path == path and clip(reason) == reason:
             raise
-        raise type(err)(path, f"{err.path}: {err.reason}") from err
+        raise type(err)(path, clip(reason)) from err  # a 1 MB cell is not quoted whole
 
 
 def _ingest_omics(
