@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -33,12 +32,6 @@ PHI = {
     "OtherPatientIDs": "OTHER-99887766",
     "InstitutionName": "Saint Exampleton Infirmary",
 }
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[Client]:
-    with Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=":0") as c:
-        yield c
 
 
 def _identified_series(

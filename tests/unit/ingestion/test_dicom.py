@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,17 +24,6 @@ from radgen.ingestion.ingest_dicom import ingest_dicom
 from radgen.platform.catalog import Catalog
 
 SPACING = (2.5, 0.8, 0.8)
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[Client]:
-    with Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=":0") as c:
-        yield c
-
-
-@pytest.fixture
-def catalog(tmp_path: Path) -> Catalog:
-    return Catalog.init(str(tmp_path / "cat"))
 
 
 def _volume(seed: int = 0, shape: tuple[int, int, int] = (6, 10, 12)) -> np.ndarray:

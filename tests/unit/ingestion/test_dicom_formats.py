@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import gdcm
@@ -36,17 +35,6 @@ from radgen.ingestion.ingest_dicom import LOCALIZER_REASON, ingest_dicom
 from radgen.platform.catalog import Catalog
 
 SPACING = (2.0, 0.7, 0.9)
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[Client]:
-    with Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=":0") as c:
-        yield c
-
-
-@pytest.fixture
-def catalog(tmp_path: Path) -> Catalog:
-    return Catalog.init(str(tmp_path / "cat"))
 
 
 def _ingest(catalog: Catalog, client: Client, *paths: Path) -> dict[str, object]:

@@ -18,11 +18,6 @@ ES0 = "omics/cbioportal_study_es_0"
 FIX = "omics/cbioportal_validator_fixtures"
 
 
-@pytest.fixture
-def catalog(tmp_path: Path) -> Catalog:
-    return Catalog.init(str(tmp_path / "cat"))
-
-
 def _ingest(catalog: Catalog, path: Path | str, kind: str, **options: object) -> dict[str, int]:
     with catalog.run("ingest omics", {"kind": kind}) as run:
         return ingest_omics(run, str(path), kind, OmicsOptions(**options)).tables  # type: ignore[arg-type]
