@@ -6,20 +6,33 @@ one line on stderr naming the file and the reason), 2 a usage error.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from radgen.cli._common import (
+    AllowWarningsOpt,
+    CatalogOpt,
+    JsonOpt,
+    OptionalSchedulerOpt,
+    QuietOpt,
+    SchedulerOpt,
+    client_if,
+    cluster_run,
+    emit,
+    err,
+    frame_table,
+    open_catalog,
+    out,
+    records,
+    setup_logging,
+)
+from radgen.cli.analyze import analyze_app
 from radgen.errors import RadgenError, ValidationFailed
 from radgen.ingestion._kinds import KINDS as OMICS_KINDS
 
@@ -49,157 +62,7 @@ app.add_typer(datasets_app, name="datasets")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(tables_app, name="tables")
 app.add_typer(cluster_app, name="cluster")
-
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
-CatalogOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--catalog",
-        envvar="RADGEN_CATALOG",
-        help="Catalog root: local path or fsspec URL (default: ./radgen-catalog).",
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
-SchedulerOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--scheduler",
-        envvar="RADGEN_SCHEDULER",
-        help="Dask scheduler address (default: a LocalCluster).",
-    ),
-]
-#: For commands whose work is small enough to run in this process unless a scheduler is named.
-OptionalSchedulerOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--scheduler",
-        envvar="RADGEN_SCHEDULER",
-        help="Dask scheduler address to run the work on (default: in this process).",
-    ),
-]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or log output.")]
-AllowWarningsOpt = Annotated[
-    bool,
-    typer.Option("--allow-warnings", help="Let warning-level suite failures through the gate."),
-]
-
-
-def _setup_logging(quiet: bool) -> None:
-    from rich.logging import RichHandler
-
-    handler = RichHandler(console=err, show_time=False, show_path=False, markup=False)
-    root_logger = logging.getLogger("radgen")
-    root_logger.handlers[:] = [handler]
-    root_logger.setLevel(logging.ERROR if quiet else logging.WARNING)
-    for noisy in ("distributed", "great_expectations", "bokeh", "tornado", "asyncio"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
-    # Worker processes configure their own logging from the Dask config, inherited through
-    # the environment: keep their routine warnings (slow event loop, closing comms) quiet too.
-    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
-
-
-@contextmanager
-def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]:
-    if not enabled:
-        yield None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
-        tasks: dict[str, Any] = {}
-
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
-        yield update
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "tolist"):  # numpy arrays and scalars
-        return value.tolist()
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return str(value)
-
-
-def _records(frame: Any) -> list[dict[str, Any]]:
-    """Rows as dicts with full-precision floats and None for missing values."""
-    import pandas as pd
-
-    rows: list[dict[str, Any]] = frame.to_dict("records")
-    for row in rows:
-        for key, value in row.items():
-            if not hasattr(value, "__len__") and pd.isna(value):
-                row[key] = None
-    return rows
-
-
-@contextmanager
-def _cluster_run(
-    cat: Any,
-    command: str,
-    params: dict[str, Any],
-    allow_warnings: bool,
-    scheduler: str | None,
-    show: bool,
-) -> Iterator[tuple[Any, Any, Callable[[str, int, int], None] | None]]:
-    """A run with a Dask client and a progress display, for the compute commands."""
-    from radgen.platform.cluster import dask_client
-
-    with (
-        cat.run(command, params, allow_warnings=allow_warnings) as run,
-        dask_client(scheduler) as client,
-        _progress(show) as progress,
-    ):
-        if show and err.is_terminal and client.dashboard_link:
-            # interactive only: piped stderr keeps the one-line-error contract
-            err.print(f"Dask dashboard: {client.dashboard_link}", highlight=False)
-        yield run, client, progress
-
-
-@contextmanager
-def _client_if(scheduler: str | None) -> Iterator[Any]:
-    """A Dask client on `scheduler` for the duration (the default for dask.compute), or None."""
-    if not scheduler:
-        yield None
-        return
-    from radgen.platform.cluster import dask_client
-
-    with dask_client(scheduler) as client:
-        yield client
-
-
-def _emit(data: Any, as_json: bool, human: Callable[[], None]) -> None:
-    if as_json:
-        sys.stdout.write(json.dumps(data, indent=2, default=_json_default, allow_nan=False) + "\n")
-    else:
-        human()
-
-
-def _frame_table(frame: Any, title: str | None = None) -> Table:
-    table = Table(title=title, show_lines=False)
-    for col in frame.columns:
-        table.add_column(str(col), overflow="fold")
-    for row in frame.itertuples(index=False):
-        table.add_row(*["" if v is None else str(v) for v in row])
-    return table
-
-
-def _catalog(catalog: str | None) -> Any:
-    from radgen.platform.catalog import Catalog
-
-    return Catalog.open(catalog)
+app.add_typer(analyze_app, name="analyze")
 
 
 @app.command()
@@ -208,7 +71,7 @@ def init(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
     from radgen.platform.catalog import Catalog
 
     cat = Catalog.init(catalog)
-    _emit(cat.info(), as_json, lambda: out.print(f"catalog ready at {cat.root.url}"))
+    emit(cat.info(), as_json, lambda: out.print(f"catalog ready at {cat.root.url}"))
 
 
 @app.command()
@@ -256,7 +119,7 @@ def demo(
             "print(con.sql('select * from features_radiomics limit 5'))\""
         )
 
-    _emit(summary, as_json, human)
+    emit(summary, as_json, human)
 
 
 class Fmt(StrEnum):
@@ -275,13 +138,13 @@ def sql(
     as_json: JsonOpt = False,
 ) -> None:
     """Query the current version of every table with SQL."""
-    frame = _catalog(catalog).sql(query)
+    frame = open_catalog(catalog).sql(query)
     if as_json or fmt == Fmt.json:
-        _emit(_records(frame), True, lambda: None)
+        emit(records(frame), True, lambda: None)
     elif fmt == Fmt.csv:
         frame.to_csv(sys.stdout, index=False)
     else:
-        out.print(_frame_table(frame))
+        out.print(frame_table(frame))
 
 
 #: ``--no-deid`` of the ingest commands (one meaning: identifiers kept as the files have them).
@@ -323,11 +186,11 @@ def ingest_dicom_cmd(
 
     find_files(paths)  # fail fast on a missing path or option, before starting a cluster
     fields = None if batch_fields is None else checked_fields(batch_fields)
-    cat = _catalog(catalog)
+    cat = open_catalog(catalog)
     params: dict[str, Any] = {"paths": [str(p) for p in paths], "deidentify": not no_deid}
     if fields is not None:
         params["batch_fields"] = list(fields)
-    with _cluster_run(
+    with cluster_run(
         cat, "ingest dicom", params, allow_warnings, scheduler, not (quiet or as_json)
     ) as (
         run,
@@ -353,7 +216,7 @@ def ingest_dicom_cmd(
         for q in report.quarantined:
             out.print(f"[yellow]quarantined[/] {q.path}: {q.reason}")
 
-    _emit(report.to_json(), as_json, human)
+    emit(report.to_json(), as_json, human)
 
 
 @ingest_app.command("masks")
@@ -383,7 +246,7 @@ def ingest_masks_cmd(
     """
     from radgen.ingestion.masks import ingest_masks
 
-    cat = _catalog(catalog)
+    cat = open_catalog(catalog)
     with cat.run(
         "ingest masks",
         {"paths": [str(p) for p in paths], "series": series},
@@ -402,7 +265,7 @@ def ingest_masks_cmd(
         for q in report.quarantined:
             out.print(f"[yellow]quarantined[/] {q.path}: {q.reason}")
 
-    _emit(report.to_json(), as_json, human)
+    emit(report.to_json(), as_json, human)
 
 
 #: Omics file kinds ``radgen ingest omics`` reads (one list: :data:`radgen.ingestion.omics.KINDS`).
@@ -476,7 +339,7 @@ def ingest_omics_cmd(
         samples=None if samples is None else str(samples),
         deidentify=not no_deid,
     )
-    cat = _catalog(catalog)
+    cat = open_catalog(catalog)
     params = {
         "path": str(path),
         "kind": kind.value,
@@ -484,7 +347,7 @@ def ingest_omics_cmd(
     }
     with cat.run("ingest omics", params, allow_warnings=allow_warnings) as run:
         report = ingest_omics(run, str(path), kind.value, options)
-    _emit(
+    emit(
         report.to_json(),
         as_json,
         lambda: out.print(
@@ -512,9 +375,9 @@ def features_compute_cmd(
     from radgen.features.settings import load_settings
 
     settings = load_settings(config)
-    cat = _catalog(catalog)
+    cat = open_catalog(catalog)
     params = {"settings": settings.as_params(), "name": name}
-    with _cluster_run(
+    with cluster_run(
         cat, "features compute", params, allow_warnings, scheduler, not (quiet or as_json)
     ) as (
         run,
@@ -522,7 +385,7 @@ def features_compute_cmd(
         progress,
     ):
         report = compute_features(run, client, settings, name=name, progress=progress)
-    _emit(
+    emit(
         report.to_json(),
         as_json,
         lambda: out.print(
@@ -584,10 +447,10 @@ def harmonize(
         "table": table, "version": version, "batch": batch, "covariates": cov, "join": join,
         "ref_batch": ref_batch, "method": str(method), "name": name,
     }  # fmt: skip
-    cat = _catalog(catalog)
+    cat = open_catalog(catalog)
     with (
         cat.run("harmonize", params, allow_warnings=allow_warnings) as run,
-        _client_if(scheduler) as client,  # the fit is one task
+        client_if(scheduler) as client,  # the fit is one task
     ):
         report = harmonize_table(
             run, table=table, version=version, batch_column=batch, covariates=cov, join_sql=join,
@@ -609,7 +472,7 @@ def harmonize(
             )
         out.print(f"  report: {report.report_path}")
 
-    _emit(report.to_json(), as_json, human)
+    emit(report.to_json(), as_json, human)
 
 
 @datasets_app.command("publish")
@@ -631,11 +494,11 @@ def datasets_publish_cmd(
     """Freeze a query over the current table versions as a new immutable dataset version."""
     from radgen.platform.datasets import publish_dataset
 
-    cat = _catalog(catalog)
+    cat = open_catalog(catalog)
     params = {"name": name, "sql": query, "description": description, "as_of": as_of}
     with cat.run("datasets publish", params, allow_warnings=allow_warnings) as run:
         manifest = publish_dataset(run, name, query, description=description, as_of=as_of)
-    _emit(
+    emit(
         manifest,
         as_json,
         lambda: out.print(
@@ -647,8 +510,8 @@ def datasets_publish_cmd(
 @datasets_app.command("list")
 def datasets_list_cmd(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
     """List published dataset versions."""
-    frame = _catalog(catalog).list_datasets()
-    _emit(_records(frame), as_json, lambda: out.print(_frame_table(frame)))
+    frame = open_catalog(catalog).list_datasets()
+    emit(records(frame), as_json, lambda: out.print(frame_table(frame)))
 
 
 class PullFmt(StrEnum):
@@ -669,8 +532,8 @@ def datasets_pull_cmd(
     """Copy a dataset version to a folder, verifying every file's SHA-256."""
     from radgen.platform.datasets import parse_ref, pull_dataset
 
-    result = pull_dataset(_catalog(catalog).root, parse_ref(ref), to, fmt=fmt.value)
-    _emit(
+    result = pull_dataset(open_catalog(catalog).root, parse_ref(ref), to, fmt=fmt.value)
+    emit(
         result,
         as_json,
         lambda: out.print(
@@ -698,7 +561,7 @@ def datasets_diff_cmd(
     from radgen.platform.datasets import parse_ref
 
     keys = [k.strip() for k in key.split(",") if k.strip()] if key else None
-    result = diff_datasets(_catalog(catalog).root, parse_ref(old), parse_ref(new), keys=keys)
+    result = diff_datasets(open_catalog(catalog).root, parse_ref(old), parse_ref(new), keys=keys)
 
     def human() -> None:
         out.print(
@@ -715,14 +578,14 @@ def datasets_diff_cmd(
             if listed:
                 out.print(f"  e.g. {what}: {', '.join(map(str, listed))}")
 
-    _emit(result, as_json, human)
+    emit(result, as_json, human)
 
 
 @tables_app.command("list")
 def tables_list_cmd(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
     """List tables with their current version and row count."""
-    frame = _catalog(catalog).list_tables()
-    _emit(_records(frame), as_json, lambda: out.print(_frame_table(frame)))
+    frame = open_catalog(catalog).list_tables()
+    emit(records(frame), as_json, lambda: out.print(frame_table(frame)))
 
 
 @tables_app.command("history")
@@ -732,8 +595,8 @@ def tables_history_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Show the versions of a table with their run and suite status."""
-    frame = _catalog(catalog).history(name)
-    _emit(_records(frame), as_json, lambda: out.print(_frame_table(frame, title=name)))
+    frame = open_catalog(catalog).history(name)
+    emit(records(frame), as_json, lambda: out.print(frame_table(frame, title=name)))
 
 
 @tables_app.command("vacuum")
@@ -757,7 +620,7 @@ def tables_vacuum_cmd(
     """Delete old table files; versions pinned by published datasets are always kept."""
     from radgen.platform.retention import vacuum
 
-    cat = _catalog(catalog)
+    cat = open_catalog(catalog)
     params = {"tables": table or "all", "retention_hours": retention_hours, "dry_run": dry_run}
     with cat.run("tables vacuum", params) as run:
         report = vacuum(run, retention_hours=retention_hours, names=table, dry_run=dry_run)
@@ -776,7 +639,7 @@ def tables_vacuum_cmd(
         total = sum(len(e["removed"]) for e in report)
         out.print(f"{verb} {total} file(s) in {len(report)} table(s)")
 
-    _emit(report, as_json, human)
+    emit(report, as_json, human)
 
 
 @app.command()
@@ -792,7 +655,7 @@ def lineage(
     name, _, version = ref.partition("@")
     if version and not version.isdigit():
         raise typer.BadParameter("VERSION must be a whole number", param_hint="REF")
-    trace = _catalog(catalog).lineage(name, int(version) if version else None)
+    trace = open_catalog(catalog).lineage(name, int(version) if version else None)
 
     def human_dataset() -> None:
         out.print(f"[bold]dataset {trace['dataset']}[/] ({trace['n_rows']} rows)")
@@ -845,14 +708,14 @@ def lineage(
                 "  used by: " + ", ".join([*used.get("datasets", []), *used.get("tables", [])])
             )
 
-    _emit(trace, as_json, human)
+    emit(trace, as_json, human)
 
 
 @catalog_app.command("rebuild")
 def catalog_rebuild_cmd(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
     """Rebuild catalog.duckdb from the files under the root alone."""
-    shown = _catalog(catalog).rebuild_index()
-    _emit(shown, as_json, lambda: out.print(f"rebuilt the index: {len(shown)} tables"))
+    shown = open_catalog(catalog).rebuild_index()
+    emit(shown, as_json, lambda: out.print(f"rebuilt the index: {len(shown)} tables"))
 
 
 @catalog_app.command("gc")
@@ -871,7 +734,7 @@ def catalog_gc_cmd(
     """Remove what interrupted runs left behind; never a file a committed version uses."""
     from radgen.platform.gc import collect_garbage
 
-    cat = _catalog(catalog)
+    cat = open_catalog(catalog)
     report = collect_garbage(cat.root, older_than_minutes=older_than, dry_run=dry_run)
 
     def human() -> None:
@@ -880,7 +743,7 @@ def catalog_gc_cmd(
             out.print(f"{verb} {item['path']}: {item['reason']}")
         out.print(f"{verb} {len(report.removed)} orphans, {report.n_bytes / 1e6:.1f} MB")
 
-    _emit(report.to_json(), as_json, human)
+    emit(report.to_json(), as_json, human)
 
 
 @app.command()
@@ -905,10 +768,10 @@ def validate(
     from radgen.platform import tables
     from radgen.validation.catalog_check import validate_catalog
 
-    cat = _catalog(catalog)
+    cat = open_catalog(catalog)
     params = {"stages": stage or "all", "table": table, "version": version}
     # with a scheduler, the chunked image statistics run on the cluster's workers
-    with cat.run("validate", params) as run, _client_if(scheduler):
+    with cat.run("validate", params) as run, client_if(scheduler):
         results = validate_catalog(
             run, stage, table=table, version=version, say=lambda line: err.print(line)
         )
@@ -947,7 +810,7 @@ def validate(
         if page is not None:
             out.print(f"report: {page}")
 
-    _emit(doc, as_json, human)
+    emit(doc, as_json, human)
     if failed:
         names = ", ".join(f"{r.suite}:{r.target}" for r in failed)
         raise RadgenError("validate", f"{len(failed)} suite(s) failed: {names}")
@@ -974,7 +837,7 @@ def cluster_up_cmd(
         out.print(f"  use it:   export RADGEN_SCHEDULER={info.address}")
         out.print("  stop it:  radgen cluster down")
 
-    _emit(info.to_json(), as_json, human)
+    emit(info.to_json(), as_json, human)
 
 
 @cluster_app.command("down")
@@ -983,7 +846,7 @@ def cluster_down_cmd(as_json: JsonOpt = False) -> None:
     from radgen.platform.cluster import cluster_down
 
     stopped = cluster_down()
-    _emit(
+    emit(
         {"stopped": stopped.to_json() if stopped else None},
         as_json,
         lambda: out.print(
@@ -998,7 +861,7 @@ def cluster_status_cmd(as_json: JsonOpt = False) -> None:
     from radgen.platform.cluster import cluster_status
 
     info = cluster_status()
-    _emit(
+    emit(
         {"running": info.to_json() if info else None},
         as_json,
         lambda: out.print(
@@ -1012,7 +875,7 @@ def cluster_status_cmd(as_json: JsonOpt = False) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``radgen`` console script; returns the exit code."""
     args = sys.argv[1:] if argv is None else argv
-    _setup_logging(quiet="--quiet" in args or "-q" in args or "--json" in args)
+    setup_logging(quiet="--quiet" in args or "-q" in args or "--json" in args)
     try:
         app(args=args, prog_name="radgen")  # usage errors: message + SystemExit(2)
     except RadgenError as error:
