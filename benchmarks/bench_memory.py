@@ -20,7 +20,7 @@ tree (shared library pages counted once per process: overstates) and the sum of 
 pages split: the tree's real footprint). The goal column judges the tree PSS.
 
 Baseline: what users otherwise run, PyRadiomics 3.0.1 ``RadiomicsFeatureExtractor`` built
-from the same params.yaml (additionalInfo off, as ``bench_features.py``: no diagnostics
+from the same params.yaml (additionalInfo off, as ``radiomics_vs_pyradiomics.py``: no diagnostics
 hashing) on the same files, loaded with SimpleITK (``ImageSeriesReader`` on the DICOM
 folder, ``ReadImage`` on the NIfTI), label 1, in a fresh interpreter polled the same way.
 NIfTI stores the affine in float32, so the mask's spacing (0.35 mm) and origin come back

@@ -55,7 +55,9 @@ def ibsi_reference(shared_data: Path) -> list[Reference]:
             tag = _TAG_FIXES.get(r["tag"], r["tag"])
             value = float(r["value"])
             tol = float(r["tolerance"]) if r["tolerance"] else half_unit_of_last_digit(value)
-            rows.append(Reference(ibsi_key(tag, r["aggregation"]), tag, r["aggregation"], value, tol))
+            rows.append(
+                Reference(ibsi_key(tag, r["aggregation"]), tag, r["aggregation"], value, tol)
+            )
     return rows
 
 

@@ -364,6 +364,13 @@ def features_compute_cmd(
     name: Annotated[
         str, typer.Option("--name", help="Feature set name; the table is features_<name>.")
     ] = "radiomics",
+    where: Annotated[
+        str | None,
+        typer.Option(
+            "--where",
+            help="SQL condition on rois JOIN series, e.g. \"series.modality = 'CT'\".",
+        ),
+    ] = None,
     catalog: CatalogOpt = None,
     scheduler: SchedulerOpt = None,
     allow_warnings: AllowWarningsOpt = False,
@@ -376,7 +383,7 @@ def features_compute_cmd(
 
     settings = load_settings(config)
     cat = open_catalog(catalog)
-    params = {"settings": settings.as_params(), "name": name}
+    params = {"settings": settings.as_params(), "name": name, "where": where}
     with cluster_run(
         cat, "features compute", params, allow_warnings, scheduler, not (quiet or as_json)
     ) as (
@@ -384,7 +391,7 @@ def features_compute_cmd(
         client,
         progress,
     ):
-        report = compute_features(run, client, settings, name=name, progress=progress)
+        report = compute_features(run, client, settings, name=name, where=where, progress=progress)
     emit(
         report.to_json(),
         as_json,
@@ -393,6 +400,62 @@ def features_compute_cmd(
             + (" (unchanged: identical to the current version)" if report.unchanged else "")
         ),
     )
+
+
+@features_app.command("list")
+def features_list_cmd(
+    family: Annotated[
+        str | None,
+        typer.Option("--family", help="Only this IBSI family (stat, ih, morph, cm, ...)."),
+    ] = None,
+    convention: Annotated[
+        str | None,
+        typer.Option(
+            "--convention", help="Only features the convention computes: ibsi or pyradiomics."
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The feature registry: key in both conventions, IBSI id, family, unit, invariance."""
+    from radgen.errors import ConfigError
+    from radgen.schemas.features import FEATURES
+
+    if convention not in {None, "ibsi", "pyradiomics"}:
+        raise ConfigError("--convention", f"expected ibsi or pyradiomics, got {convention!r}")
+    rows = []
+    for f in FEATURES.values():
+        if family is not None and f.family != family:
+            continue
+        if convention == "ibsi" and not f.ibsi:
+            continue
+        if convention == "pyradiomics" and f.pyradiomics is None:
+            continue
+        rows.append(
+            {
+                "ibsi_tag": f.tag if f.ibsi else None,
+                "ibsi_id": f.ibsi_id or None,
+                "name": f.name,
+                "family": f.family,
+                "unit": f.unit,
+                "ibsi_keys": f.ibsi_keys(),
+                "pyradiomics": f.pyradiomics,
+                "discretised": f.discretised,
+                "roi_zscore_invariant": f.roi_zscore_invariant,
+            }
+        )
+    if not rows:
+        raise ConfigError("--family", f"no registered feature in family {family!r}")
+
+    def human() -> None:
+        import pandas as pd
+
+        frame = pd.DataFrame(rows)
+        frame["aggr"] = [len(k) if len(k) > 1 else "" for k in frame.pop("ibsi_keys")]
+        frame["invariant"] = frame.pop("roi_zscore_invariant").map({True: "yes", False: "no"})
+        shown = ["ibsi_tag", "ibsi_id", "family", "unit", "aggr", "pyradiomics", "invariant"]
+        out.print(frame_table(frame[shown].fillna(""), title=f"{len(rows)} features"))
+
+    emit(rows, as_json, human)
 
 
 #: Harmonization methods (one list: :data:`radgen.features.harmonize_table.METHODS`).

@@ -122,6 +122,7 @@ def compute_features(
     settings: Settings,
     *,
     name: str = "radiomics",
+    where: str | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> FeatureReport:
     """Compute features for every ROI and commit them as a new version of ``features_<name>``.
@@ -136,6 +137,9 @@ def compute_features(
         Extraction settings.
     name : str
         Feature set name; the table is ``features_<name>``.
+    where : str, optional
+        SQL condition on ``rois`` joined with ``series`` (``series.modality = 'CT' AND
+        rois.volume_ml > 1``); only matching ROIs are computed.
     progress : callable, optional
         ``progress(stage, done, total)``.
 
@@ -150,6 +154,11 @@ def compute_features(
     """
     table = f"features_{name}"
     rois = _roi_frame(run.root)
+    if where:
+        chosen = _where(run.root, where)
+        rois = rois[rois["roi_id"].isin(chosen)]
+        if rois.empty:
+            raise NotFoundError("--where", f"no ROI matches: {where}")
     params = settings.as_params()
     records = rois[["roi_id", "zarr_path", "mask_path", "label", "bbox", "spacing"]].to_dict(
         "records"
@@ -198,6 +207,27 @@ def compute_features(
         " (unchanged)" if unchanged else ""
     )
     return FeatureReport(table, version, len(frame), int(feats.shape[1]), failed, unchanged)
+
+
+def _where(root: Root, condition: str) -> set[str]:
+    """ROI ids that satisfy a SQL condition over ``rois JOIN series``."""
+    import duckdb
+
+    from radgen.platform import index
+
+    query = f"SELECT rois.roi_id FROM rois JOIN series USING (series_uid) WHERE {condition}"
+    try:
+        statements = duckdb.extract_statements(query)
+    except duckdb.Error as err:
+        raise InputError("--where", f"not valid SQL: {' '.join(str(err).split())}") from err
+    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+        raise InputError("--where", "expected one condition, e.g. series.modality = 'CT'")
+    with index.connect(root, read_only=True) as con:
+        try:
+            rows = con.sql(query).fetchall()
+        except duckdb.Error as err:
+            raise InputError("--where", " ".join(str(err).split())) from err
+    return {str(r[0]) for r in rows}
 
 
 def _lineage(root: Root, base: pd.DataFrame) -> list[LineageInput]:

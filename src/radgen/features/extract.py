@@ -1,4 +1,8 @@
-"""Features of one ROI in memory: ``radgen.features.extract(image, mask, spacing, settings)``."""
+"""Features of one ROI in memory: ``radgen.features.extract(image, mask, spacing, settings)``.
+
+Dispatches to the convention the settings name (:mod:`radgen.features.extract_ibsi`,
+:mod:`radgen.features.extract_pyradiomics`) and turns feature keys into table columns.
+"""
 
 from __future__ import annotations
 
@@ -9,46 +13,25 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from radgen.errors import EmptyRoiError, InputError
-from radgen.features.discretize import fixed_bin_number, fixed_bin_size
-from radgen.features.firstorder import intensity_histogram, intensity_statistics
-from radgen.features.settings import Settings, load_settings
-from radgen.schemas.features import FEATURES, column_name
+from radgen.errors import InputError
+from radgen.features.settings import CLASSES, Settings, load_settings
+from radgen.schemas.features import FEATURES, PYRADIOMICS, column_name, pyradiomics_column
 
-__all__ = ["expected_columns", "extract", "feature_columns", "roi_values"]
+__all__ = ["expected_columns", "extract", "feature_columns", "image_type_prefixes"]
 
 
-def roi_values(
-    image: npt.ArrayLike,
-    mask: npt.ArrayLike,
-    *,
-    label: int = 1,
-    resegment: tuple[float, float] | None = None,
-) -> npt.NDArray[np.float64]:
-    """Intensities of the voxels where ``mask == label`` (and inside `resegment`, if given).
-
-    Raises
-    ------
-    InputError
-        Image and mask shapes differ.
-    EmptyRoiError
-        No voxel is selected.
-    """
-    img = np.asarray(image)
-    msk = np.asarray(mask)
-    if img.shape != msk.shape:
-        raise InputError("mask", f"mask shape {msk.shape} differs from image shape {img.shape}")
-    selected = msk == label
-    values: npt.NDArray[np.float64] = img[selected].astype(np.float64)
-    if resegment is not None:
-        values = values[(values >= resegment[0]) & (values <= resegment[1])]
-    if values.size == 0:
-        raise EmptyRoiError(
-            "mask", f"no voxel has label {label}" + (" inside resegmentRange" if resegment else "")
+def _spacing(spacing: Sequence[float]) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(s) for s in spacing)
+    except (TypeError, ValueError) as err:
+        raise InputError(
+            "spacing", f"expected three numbers (z, y, x) in mm, got {spacing}"
+        ) from err
+    if len(values) != 3 or not all(np.isfinite(v) and v > 0 for v in values):
+        raise InputError(
+            "spacing", f"expected three positive voxel sizes (z, y, x) in mm, got {spacing}"
         )
-    if not np.all(np.isfinite(values)):
-        raise InputError("image", "non-finite intensities inside the ROI")
-    return values
+    return (values[0], values[1], values[2])
 
 
 def extract(
@@ -68,19 +51,26 @@ def extract(
     spacing : sequence of 3 floats
         Voxel size (z, y, x) in mm.
     settings : Settings, mapping, path to YAML, or None
-        PyRadiomics-style parameters (see :mod:`radgen.features.settings`).
+        PyRadiomics-style parameters (``setting``, ``imageType``, ``featureClass``) plus
+        ``convention``: ``"ibsi"`` (default) or ``"pyradiomics"``. See
+        :mod:`radgen.features.settings`.
 
     Returns
     -------
     dict of str to float
-        Keyed by IBSI tag (``stat.mean``, ``ih.entropy``, ...).
+        ``ibsi``: keyed by IBSI tag (``stat.mean``) or ``"<tag> [<aggregation>]"`` for texture
+        features (``cm.contrast [3D, averaged]``); filtered images prefix the image type
+        (``wavelet-LLH_stat.mean``). ``pyradiomics``: PyRadiomics 3.0.1's own keys
+        (``original_glcm_Contrast``), diagnostics excluded.
 
     Raises
     ------
     EmptyRoiError
-        The ROI has no voxel.
+        The ROI has no voxel (or none left after re-segmentation).
     InputError
-        Shapes differ or the spacing is not three positive numbers.
+        Shapes differ, the spacing is not three positive numbers, or the ROI holds NaN/inf.
+    ConfigError
+        Invalid settings.
 
     Examples
     --------
@@ -90,49 +80,87 @@ def extract(
     3.5
     """
     cfg = load_settings(settings)
-    if len(spacing) != 3 or not all(float(s) > 0 for s in spacing):
-        raise InputError(
-            "spacing", f"expected three positive voxel sizes (z, y, x) in mm, got {spacing}"
-        )
-    values = roi_values(image, mask, label=cfg.setting.label, resegment=cfg.setting.resegment_range)
-    out: dict[str, float] = {}
-    wanted = cfg.feature_classes.get("firstorder", [])
-    if "firstorder" in cfg.feature_classes:
-        out.update(intensity_statistics(values))
-        if cfg.setting.bin_count is not None:
-            levels = fixed_bin_number(values, cfg.setting.bin_count)
+    sp = _spacing(spacing)
+    img = np.asarray(image)
+    msk = np.asarray(mask)
+    if img.ndim != 3:
+        raise InputError("image", f"expected a 3D (z, y, x) array, got {img.ndim} dimension(s)")
+    if img.shape != msk.shape:
+        raise InputError("mask", f"mask shape {msk.shape} differs from image shape {img.shape}")
+    if not (np.issubdtype(img.dtype, np.integer) or np.issubdtype(img.dtype, np.floating)):
+        raise InputError("image", f"expected real intensities, got dtype {img.dtype}")
+    if cfg.convention == "pyradiomics":
+        from radgen.features.extract_pyradiomics import extract_pyradiomics
+
+        return extract_pyradiomics(img, msk, sp, cfg)
+    from radgen.features.extract_ibsi import extract_ibsi
+
+    return extract_ibsi(img, msk, sp, cfg)
+
+
+def image_type_prefixes(settings: Settings) -> list[str]:
+    """Key prefixes of the image types the settings enable (PyRadiomics' naming).
+
+    Examples
+    --------
+    >>> image_type_prefixes(load_settings({"imageType": {"LoG": {"sigma": [1.0, 2.5]}}}))
+    ['log-sigma-1-0-mm-3D', 'log-sigma-2-5-mm-3D']
+    """
+    out = []
+    for name in settings.image_types:
+        args = settings.image_type_setting(name)
+        if name == "Original":
+            out.append("original")
+        elif name == "LoG":
+            out += [f"log-sigma-{str(s).replace('.', '-')}-mm-3D" for s in args.sigma or ()]
+        elif name == "Wavelet":
+            for level in range(args.start_level, args.start_level + args.level):
+                tag = "wavelet" if level == 0 else f"wavelet{level + 1}"
+                bands = [f"{a}{b}{c}" for a in "LH" for b in "LH" for c in "LH"]
+                out += [f"{tag}-{band}" for band in bands]
         else:
-            assert cfg.setting.bin_width is not None
-            low = cfg.setting.resegment_range[0] if cfg.setting.resegment_range else None
-            levels = fixed_bin_size(values, cfg.setting.bin_width, min_bound=low)
-        out.update(intensity_histogram(levels))
-    if wanted:
-        unknown = [w for w in wanted if w not in out]
-        if unknown:
-            raise InputError(
-                "featureClass.firstorder", f"unknown feature(s) {', '.join(unknown)}; use IBSI tags"
-            )
-        out = {k: v for k, v in out.items() if k in wanted}
+            out.append(name.lower())
     return out
 
 
 def expected_columns(settings: Settings) -> list[str]:
     """Table columns the settings promise (what the features suite checks for)."""
-    from radgen.features.settings import FAMILIES
-
-    columns = []
-    for cls, wanted in settings.feature_classes.items():
-        families = set(FAMILIES[cls])
-        for feature in FEATURES.values():
-            if feature.family in families and (not wanted or feature.tag in wanted):
-                columns.append(column_name(feature.tag, binning=settings.binning))
+    columns: list[str] = []
+    prefixes = image_type_prefixes(settings)
+    if settings.convention == "pyradiomics":
+        for prefix in prefixes:
+            for cls, wanted in settings.feature_classes.items():
+                if cls == "shape" and prefix != "original":
+                    continue
+                names = wanted or list(PYRADIOMICS[cls])
+                columns += [pyradiomics_column(f"{prefix}_{cls}_{n}") for n in names]
+        return columns
+    for prefix in prefixes:
+        for cls, wanted in settings.feature_classes.items():
+            if cls in {"shape", "localintensity"} and prefix != "original":
+                continue
+            families = set(CLASSES[cls])
+            for feature in FEATURES.values():
+                if feature.family in families and (not wanted or feature.tag in wanted):
+                    columns += [
+                        column_name(key, binning=settings.binning, image_type=prefix)
+                        for key in feature.ibsi_keys()
+                    ]
     return columns
 
 
 def feature_columns(features: Mapping[str, float], settings: Settings) -> dict[str, float]:
-    """Rename IBSI-tag keys to SQL-safe table columns (``ih.entropy`` -> ``ih_entropy_fbs_w25``)."""
-    return {
-        column_name(tag, binning=settings.binning): value
-        for tag, value in features.items()
-        if tag in FEATURES
-    }
+    """Rename feature keys to SQL-safe table columns.
+
+    ``ibsi``: ``ih.entropy`` -> ``ih_entropy_fbs_w25``, ``cm.contrast [3D, averaged]`` ->
+    ``cm_contrast_3d_avg_fbs_w25``; ``pyradiomics``: ``log-sigma-1-0-mm-3D_glcm_Id`` ->
+    ``log_sigma_1_0_mm_3D_glcm_Id``.
+    """
+    if settings.convention == "pyradiomics":
+        return {pyradiomics_column(k): v for k, v in features.items()}
+    out = {}
+    for key, value in features.items():
+        prefix, sep, rest = key.partition("_")
+        image_type, feature_key = (prefix, rest) if sep else ("original", key)
+        out[column_name(feature_key, binning=settings.binning, image_type=image_type)] = value
+    return out

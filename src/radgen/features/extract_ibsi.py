@@ -1,0 +1,270 @@
+"""The ``ibsi`` convention: IBSI-1 feature definitions over one ROI held in memory.
+
+Order of operations (IBSI-1 chapter 2): crop to the ROI with the margin the filters and the
+local-intensity sphere need, optional resampling, optional standardisation within the ROI
+(``normalizeWithinROI``), range re-segmentation into the intensity mask (the morphological
+mask stays the ROI), filtering per image type, discretisation, then each family. Morphology
+and local intensity are computed on the original image only, as IBSI and PyRadiomics do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import numpy.typing as npt
+
+from radgen.errors import ConfigError, EmptyRoiError, InputError
+from radgen.features.discretize import fixed_bin_number, fixed_bin_size
+from radgen.features.settings import Settings
+
+__all__ = ["extract_ibsi", "ibsi_margin"]
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+_TEXTURE = ("glcm", "glrlm", "glszm", "gldzm", "ngtdm", "gldm")
+
+
+def _bbox(mask: BoolArray) -> tuple[slice, ...]:
+    out = []
+    for axis in range(mask.ndim):
+        other = tuple(a for a in range(mask.ndim) if a != axis)
+        hit = np.flatnonzero(mask.any(axis=other))
+        out.append(slice(int(hit[0]), int(hit[-1]) + 1))
+    return tuple(out)
+
+
+def ibsi_margin(settings: Settings, spacing: tuple[float, float, float]) -> tuple[int, int, int]:
+    """Voxels to keep around the ROI box so that filters and the peak sphere see real data.
+
+    Parameters
+    ----------
+    settings : Settings
+        Extraction settings (image types, feature classes).
+    spacing : tuple of 3 floats
+        Voxel size (z, y, x) in mm.
+
+    Returns
+    -------
+    tuple of 3 int
+        Margin per axis (z, y, x).
+    """
+    margin = [0, 0, 0]
+    if "localintensity" in settings.feature_classes:
+        from radgen.features.local_intensity import local_intensity_margin
+
+        margin = list(local_intensity_margin(spacing))
+    for name in settings.image_types:
+        if name == "Original":
+            continue
+        from radgen.features.filters import ibsi_filter_margin
+
+        args = settings.image_type_setting(name)
+        need = ibsi_filter_margin(name, args, spacing)
+        margin = [max(a, b) for a, b in zip(margin, need, strict=True)]
+    return (margin[0], margin[1], margin[2])
+
+
+def _discretise(values: FloatArray, settings: Settings) -> tuple[npt.NDArray[np.int64], int]:
+    s = settings.setting
+    if s.bin_count is not None:
+        return fixed_bin_number(values, s.bin_count), int(s.bin_count)
+    assert s.bin_width is not None
+    low = s.resegment_range[0] if s.resegment_range else None
+    levels = fixed_bin_size(values, s.bin_width, min_bound=low)
+    return levels, int(levels.max())
+
+
+def _image_types(
+    settings: Settings, image: FloatArray, spacing: tuple[float, float, float]
+) -> Iterator[tuple[str, FloatArray]]:
+    for name in settings.image_types:
+        if name == "Original":
+            yield "original", image
+            continue
+        from radgen.features.filters import ibsi_filtered
+
+        yield from ibsi_filtered(name, image, spacing, settings.image_type_setting(name))
+
+
+def _select(out: dict[str, float], settings: Settings, cls: str) -> dict[str, float]:
+    wanted = settings.feature_classes.get(cls)
+    if not wanted:
+        return out
+    tags = {key.partition(" [")[0] for key in out}
+    unknown = sorted(set(wanted) - tags)
+    if unknown:
+        raise ConfigError(
+            f"featureClass.{cls}", f"unknown feature(s) {', '.join(unknown)}; use IBSI tags"
+        )
+    return {k: v for k, v in out.items() if k.partition(" [")[0] in wanted}
+
+
+def _ivh(values: FloatArray, levels: npt.NDArray[np.int64], settings: Settings) -> dict[str, float]:
+    """IVH as IBSI 4.1 computes it.
+
+    On grey levels for a fixed bin number; on intensities for a fixed bin size (discrete with
+    step 1 for an integer image at width 1, else bins of the width), over the re-segmentation
+    range when one is set.
+    """
+    from radgen.features.ivh import ivh
+
+    s = settings.setting
+    if s.bin_count is not None:
+        return ivh(levels, n_bins=s.bin_count)
+    assert s.bin_width is not None
+    value_range = None
+    if s.resegment_range is not None:
+        low, high = s.resegment_range
+        value_range = (low, float(values.max()) if high is None else high)
+    integer = bool(np.all(values == np.round(values)))
+    if integer and s.bin_width == 1:
+        return ivh(values, bin_width=1.0, value_range=value_range)
+    return ivh(values, bin_width=s.bin_width, value_range=value_range, discretised=False)
+
+
+def _texture_function(cls: str) -> Callable[[npt.NDArray[np.int64], int], dict[str, float]]:
+    if cls == "glcm":
+        from radgen.features.texture_glcm import ibsi_glcm
+
+        return ibsi_glcm
+    if cls == "glrlm":
+        from radgen.features.texture_glrlm import ibsi_glrlm
+
+        return ibsi_glrlm
+    if cls == "glszm":
+        from radgen.features.texture_glszm import ibsi_glszm
+
+        return ibsi_glszm
+    if cls == "gldzm":
+        from radgen.features.texture_gldzm import ibsi_gldzm
+
+        return ibsi_gldzm
+    if cls == "ngtdm":
+        from radgen.features.texture_ngtdm import ibsi_ngtdm
+
+        return ibsi_ngtdm
+    from radgen.features.texture_ngldm import ibsi_ngldm
+
+    return ibsi_ngldm
+
+
+def _intensity_families(
+    image: FloatArray,
+    intensity_mask: BoolArray,
+    settings: Settings,
+) -> dict[str, float]:
+    """First-order, IVH and texture features of one (filtered) image."""
+    from radgen.features.firstorder import intensity_histogram, intensity_statistics
+
+    classes = settings.feature_classes
+    values = image[intensity_mask]
+    if not np.all(np.isfinite(values)):
+        raise InputError("image", "non-finite intensities inside the ROI")
+    out: dict[str, float] = {}
+    levels, ng = _discretise(values, settings)
+    if "firstorder" in classes:
+        fo = intensity_statistics(values)
+        fo.update(intensity_histogram(levels))
+        out.update(_select(fo, settings, "firstorder"))
+    if "ivh" in classes:
+        out.update(_select(_ivh(values, levels, settings), settings, "ivh"))
+    wanted_textures = [c for c in _TEXTURE if c in classes]
+    if wanted_textures:
+        box = _bbox(intensity_mask)
+        grid = np.zeros(intensity_mask.shape, dtype=np.int64)
+        grid[intensity_mask] = levels
+        grid = grid[box]
+        for cls in wanted_textures:
+            out.update(_select(_texture_function(cls)(grid, ng), settings, cls))
+    return out
+
+
+def extract_ibsi(
+    image: npt.NDArray[np.generic],
+    mask: npt.NDArray[np.generic],
+    spacing: tuple[float, float, float],
+    settings: Settings,
+) -> dict[str, float]:
+    """IBSI features of the ROI ``mask == label`` (see :func:`radgen.features.extract`).
+
+    Parameters
+    ----------
+    image, mask : ndarray (z, y, x)
+        Same shape; any real dtype.
+    spacing : tuple of 3 floats
+        Voxel size (z, y, x) in mm.
+    settings : Settings
+        Validated settings with ``convention == "ibsi"``.
+
+    Returns
+    -------
+    dict of str to float
+        IBSI tag (``stat.mean``) or ``tag [aggregation]`` keys; filtered images prefix their
+        keys with the image type (``log-sigma-1-0-mm-3D_stat.mean``).
+    """
+    s = settings.setting
+    roi_full = mask == s.label
+    if not roi_full.any():
+        raise EmptyRoiError("mask", f"no voxel has label {s.label}")
+    box = _bbox(roi_full)
+    margin = ibsi_margin(settings, spacing)
+    crop = tuple(
+        slice(max(b.start - m, 0), min(b.stop + m, n))
+        for b, m, n in zip(box, margin, image.shape, strict=True)
+    )
+    img: FloatArray = np.asarray(image[crop], dtype=np.float64)
+    roi = np.asarray(roi_full[crop])
+    if s.resampled_pixel_spacing is not None:
+        from radgen.features.preprocess import ibsi_resample
+
+        new = tuple(
+            float(n) if n > 0 else float(old)
+            for n, old in zip(s.resampled_pixel_spacing[::-1], spacing, strict=True)
+        )
+        img, roi = ibsi_resample(img, roi, spacing, new, order=s.interpolation_order)
+        spacing = (new[0], new[1], new[2])
+        if not roi.any():
+            raise EmptyRoiError("mask", "the ROI vanished after resampling")
+    if s.normalize_within_roi:
+        from radgen.features.preprocess import zscore_within_roi
+
+        img = zscore_within_roi(img, roi)
+    roi_values = img[roi]
+    if not np.all(np.isfinite(roi_values)):
+        raise InputError("image", "non-finite intensities inside the ROI")
+    intensity_mask = roi.copy()
+    if s.resegment_range is not None:
+        low, high = s.resegment_range
+        intensity_mask &= img >= low
+        if high is not None:
+            intensity_mask &= img <= high
+        if not intensity_mask.any():
+            raise EmptyRoiError(
+                "mask",
+                f"no voxel has label {s.label} inside resegmentRange {list(s.resegment_range)}",
+            )
+    out: dict[str, float] = {}
+    classes = settings.feature_classes
+    if "shape" in classes:
+        from radgen.features.morphology import ibsi_morphology
+
+        roi_box = _bbox(roi)
+        morph = ibsi_morphology(
+            roi[roi_box], img[roi_box], spacing, intensity_mask=intensity_mask[roi_box]
+        )
+        out.update(_select(morph, settings, "shape"))
+    if "localintensity" in classes:
+        from radgen.features.local_intensity import local_intensity
+
+        out.update(
+            _select(local_intensity(img, intensity_mask, spacing), settings, "localintensity")
+        )
+    for prefix, filtered in _image_types(settings, img, spacing):
+        feats = _intensity_families(filtered, intensity_mask, settings)
+        if prefix == "original":
+            out.update(feats)
+        else:
+            out.update({f"{prefix}_{k}": v for k, v in feats.items()})
+    return out
