@@ -9,6 +9,7 @@ and local intensity are computed on the original image only, as IBSI and PyRadio
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -38,6 +39,10 @@ def _bbox(mask: BoolArray) -> tuple[slice, ...]:
 def ibsi_margin(settings: Settings, spacing: tuple[float, float, float]) -> tuple[int, int, int]:
     """Voxels to keep around the ROI box so that filters and the peak sphere see real data.
 
+    One more than the reach of each filter (LoG kernel radius ``int(4 sigma / spacing + 0.5)``,
+    wavelet support ``ceil(len(filter) / 2) (2^level - 1)``), so that the filters of
+    :mod:`radgen.features.filters` transform the same region of the crop as of the whole image.
+
     Parameters
     ----------
     settings : Settings
@@ -56,12 +61,17 @@ def ibsi_margin(settings: Settings, spacing: tuple[float, float, float]) -> tupl
 
         margin = list(local_intensity_margin(spacing))
     for name in settings.image_types:
-        if name == "Original":
-            continue
-        from radgen.features.filters import ibsi_filter_margin
-
         args = settings.image_type_setting(name)
-        need = ibsi_filter_margin(name, args, spacing)
+        need = [0, 0, 0]
+        if name == "LoG":
+            sigma = max(float(s) for s in args.sigma or (0.0,))
+            need = [int(4.0 * sigma / s + 0.5) + 1 for s in spacing]
+        elif name == "Wavelet":
+            import pywt
+
+            half = math.ceil(pywt.Wavelet(args.wavelet).dec_len / 2)
+            top = args.start_level + args.level
+            need = [half * (2**top - 1) + 1] * 3
         margin = [max(a, b) for a, b in zip(margin, need, strict=True)]
     return (margin[0], margin[1], margin[2])
 
@@ -77,15 +87,30 @@ def _discretise(values: FloatArray, settings: Settings) -> tuple[npt.NDArray[np.
 
 
 def _image_types(
-    settings: Settings, image: FloatArray, spacing: tuple[float, float, float]
+    settings: Settings, image: FloatArray, roi: BoolArray, spacing: tuple[float, float, float]
 ) -> Iterator[tuple[str, FloatArray]]:
-    for name in settings.image_types:
-        if name == "Original":
-            yield "original", image
-            continue
-        from radgen.features.filters import ibsi_filtered
+    """(key prefix, response on the ROI bounding box) of every image type."""
+    from radgen.features.filters import ibsi_log, ibsi_wavelet
 
-        yield from ibsi_filtered(name, image, spacing, settings.image_type_setting(name))
+    box = _bbox(roi)
+    for name in settings.image_types:
+        args = settings.image_type_setting(name)
+        if name == "Original":
+            yield "original", image[box]
+        elif name == "LoG":
+            if not args.sigma:
+                raise ConfigError("imageType.LoG", "give sigma (mm), e.g. sigma: [1.0, 2.0]")
+            for sigma in args.sigma:
+                prefix = f"log-sigma-{str(sigma).replace('.', '-')}-mm-3D"
+                yield prefix, ibsi_log(image, roi, spacing, float(sigma))
+        elif name == "Wavelet":
+            for level in range(args.start_level + 1, args.start_level + args.level + 1):
+                tag = "wavelet" if level == 1 else f"wavelet{level}"
+                bands = ibsi_wavelet(image, roi, wavelet=args.wavelet, level=level)
+                for band, response in bands.items():
+                    yield f"{tag}-{band}", response
+        else:  # refused by the settings model; kept for a clear error if that changes
+            raise ConfigError(f"imageType.{name}", "exists in the pyradiomics convention only")
 
 
 def _select(out: dict[str, float], settings: Settings, cls: str) -> dict[str, float]:
@@ -208,25 +233,38 @@ def extract_ibsi(
     roi_full = mask == s.label
     if not roi_full.any():
         raise EmptyRoiError("mask", f"no voxel has label {s.label}")
-    box = _bbox(roi_full)
-    margin = ibsi_margin(settings, spacing)
-    crop = tuple(
-        slice(max(b.start - m, 0), min(b.stop + m, n))
-        for b, m, n in zip(box, margin, image.shape, strict=True)
-    )
-    img: FloatArray = np.asarray(image[crop], dtype=np.float64)
-    roi = np.asarray(roi_full[crop])
     if s.resampled_pixel_spacing is not None:
+        # IBSI aligns the new grid on the whole image: resample the whole grid's ROI region
         from radgen.features.preprocess import ibsi_resample
 
         new = tuple(
             float(n) if n > 0 else float(old)
             for n, old in zip(s.resampled_pixel_spacing[::-1], spacing, strict=True)
         )
-        img, roi = ibsi_resample(img, roi, spacing, new, order=s.interpolation_order)
-        spacing = (new[0], new[1], new[2])
+        new_spacing = (new[0], new[1], new[2])
+        need = ibsi_margin(settings, new_spacing)
+        resampled = ibsi_resample(
+            image,
+            roi_full,
+            spacing,
+            new_spacing,
+            order=s.interpolation_order,
+            roi_margin=max(need) + 1,
+        )
+        img: FloatArray = resampled.image
+        roi = resampled.mask
+        spacing = new_spacing
         if not roi.any():
             raise EmptyRoiError("mask", "the ROI vanished after resampling")
+    else:
+        box = _bbox(roi_full)
+        margin = ibsi_margin(settings, spacing)
+        crop = tuple(
+            slice(max(b.start - m, 0), min(b.stop + m, n))
+            for b, m, n in zip(box, margin, image.shape, strict=True)
+        )
+        img = np.asarray(image[crop], dtype=np.float64)
+        roi = np.asarray(roi_full[crop])
     if s.normalize_within_roi:
         from radgen.features.preprocess import zscore_within_roi
 
@@ -261,8 +299,10 @@ def extract_ibsi(
         out.update(
             _select(local_intensity(img, intensity_mask, spacing), settings, "localintensity")
         )
-    for prefix, filtered in _image_types(settings, img, spacing):
-        feats = _intensity_families(filtered, intensity_mask, settings)
+    box = _bbox(roi)
+    in_box = intensity_mask[box]
+    for prefix, filtered in _image_types(settings, img, roi, spacing):
+        feats = _intensity_families(filtered, in_box, settings)
         if prefix == "original":
             out.update(feats)
         else:

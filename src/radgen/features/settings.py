@@ -247,6 +247,12 @@ class Settings(BaseModel):
                     f.alias for f in _Setting.model_fields.values()
                 }:
                     raise ValueError(f"imageType {name!r}: unknown argument {key!r}")
+            try:
+                self.image_type_setting(name)
+            except ValidationError as err:
+                first = err.errors()[0]
+                where = ".".join(str(p) for p in first["loc"])
+                raise ValueError(f"imageType {name!r}: {where}: {first['msg']}") from None
         known = PYRADIOMICS_CLASSES if self.convention == "pyradiomics" else tuple(CLASSES)
         for name in self.feature_classes:
             if name not in known:

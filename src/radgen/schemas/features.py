@@ -340,9 +340,10 @@ _MAY_BE_NAN = {
     "ngt.strength",
 }
 
-#: Standardisation sets the ROI mean to 0, where the coefficient of variation (SD / mean) is
-#: undefined: its value after ``normalizeWithinROI`` is rounding noise, not a feature.
-_UNDEFINED_AFTER_ZSCORE = {"stat.cov"}
+#: Standardisation sets the ROI mean (and intensity sum) to 0, where the coefficient of
+#: variation (SD / mean) and the intensity-weighted centre of mass (sum x I / sum I) are
+#: undefined: their values after ``normalizeWithinROI`` are rounding noise, not features.
+_UNDEFINED_AFTER_ZSCORE = {"stat.cov", "morph.com"}
 
 #: PyRadiomics 3.0.1 features enabled by default, by class, with the IBSI tag of the same
 #: quantity (None: no IBSI counterpart).

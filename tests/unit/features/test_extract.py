@@ -70,7 +70,12 @@ def test_same_result_from_yaml_file_and_dict(tmp_path: Path) -> None:
     mask = (rng.random((4, 5, 6)) > 0.3).astype(np.uint8)
     assert_features_close(
         extract(image, mask, (2.0, 1.0, 1.0), path),
-        extract(image, mask, (2.0, 1.0, 1.0), {"setting": {"binWidth": 10}}),
+        extract(
+            image,
+            mask,
+            (2.0, 1.0, 1.0),
+            {"setting": {"binWidth": 10}, "featureClass": {"firstorder": None}},
+        ),
     )
 
 
@@ -92,19 +97,29 @@ def test_unknown_setting_names_the_key_and_file(tmp_path: Path) -> None:
     assert "Extra inputs" in info.value.reason
 
 
-def test_pyradiomics_setting_not_yet_supported_is_named(tmp_path: Path) -> None:
+def test_setting_of_the_other_convention_is_named(tmp_path: Path) -> None:
     path = tmp_path / "p.yaml"
-    path.write_text("setting:\n  resampledPixelSpacing: [1, 1, 1]\n")
-    with pytest.raises(ConfigError, match="resampledPixelSpacing") as info:
+    path.write_text("setting:\n  weightingNorm: euclidean\n")
+    with pytest.raises(ConfigError, match="p.yaml") as info:
         load_settings(path)
-    assert "does not support yet" in info.value.reason
+    assert "weightingNorm is defined by PyRadiomics only" in info.value.reason
+
+
+def test_lbp_is_refused_by_name() -> None:
+    with pytest.raises(ConfigError, match="lbp2DRadius") as info:
+        load_settings({"setting": {"lbp2DRadius": 1}})
+    assert "not supported" in info.value.reason
 
 
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ({"imageType": {"LoG": {"sigma": [1.0]}}}, "imageType 'LoG' is not supported yet"),
-        ({"featureClass": {"glcm": None}}, "featureClass 'glcm' is not supported yet"),
+        ({"imageType": {"Square": {}}}, "imageType 'Square' exists in the pyradiomics convention"),
+        ({"imageType": {"LBP3D": {}}}, "imageType 'LBP3D' is not supported"),
+        ({"featureClass": {"gldzm": None}, "convention": "pyradiomics"}, "'gldzm' does not exist"),
+        ({"featureClass": {"shape2D": None}}, "'shape2D' does not exist"),
+        ({"imageType": {"LoG": {"sigma": [0]}}}, "sigma must be positive"),
+        ({"setting": {"distances": [0]}}, "positive integers"),
         ({"setting": {"binWidth": 5, "binCount": 16}}, "not both"),
         ({"setting": {"binWidth": -1}}, "greater than 0"),
         ({"setting": {"resegmentRange": [100, -100]}}, "lower, upper"),
