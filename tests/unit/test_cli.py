@@ -10,7 +10,8 @@ from radgen.cli import main
 COMMANDS = [
     ["init"], ["demo"], ["sql"], ["lineage"], ["validate"],
     ["ingest", "dicom"], ["ingest", "masks"], ["ingest", "omics"],
-    ["features", "compute"],
+    ["features", "compute"], ["features", "list"],
+    ["analyze", "ccf"], ["analyze", "links"], ["analyze", "maps"], ["analyze", "associate"],
     ["datasets", "publish"], ["datasets", "list"], ["datasets", "pull"],
     ["catalog", "rebuild"], ["catalog", "gc"], ["tables", "list"], ["tables", "history"],
     ["datasets", "diff"], ["tables", "vacuum"], ["harmonize"],

@@ -1,6 +1,6 @@
 """``radgen analyze associate``: CCA, PLS or a factor model linking imaging features and omics.
 
-Registered by the integrator as ``analyze_app.command("associate")(associate_cmd)``.
+Registered on the ``analyze`` group in :mod:`radgen.cli.analyze`.
 """
 
 from __future__ import annotations

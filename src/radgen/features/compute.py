@@ -1,7 +1,8 @@
 """Features of every ROI in the catalog, computed on the Dask cluster.
 
-One task per ROI reads only the ROI's bounding box of the image and mask from Zarr, so
-memory stays bounded by the largest ROI, never the cohort. The coordinator joins the results
+One task per ROI reads only the ROI's bounding box of the image and mask from Zarr, grown by
+the margin its filters need (:func:`radgen.features.extract.roi_region`), so memory stays
+bounded by the largest ROI, never the cohort. The coordinator joins the results
 with the scanner metadata of each series and commits one version of ``features_<name>``.
 """
 
@@ -16,12 +17,12 @@ import pandas as pd
 from distributed import Client, as_completed
 
 from radgen.errors import InputError, NotFoundError, RadgenError
-from radgen.features.extract import expected_columns, extract, feature_columns
+from radgen.features.extract import expected_columns, extract, feature_columns, roi_region
 from radgen.features.settings import Settings
 from radgen.platform import tables
 from radgen.platform.runs import LineageInput, Run, param_hash
 from radgen.platform.storage import Root
-from radgen.platform.volumes import read_region
+from radgen.platform.volumes import read_region, volume_shape
 from radgen.schemas.tables import FEATURE_TABLE_BASE, SCANNER_COLUMNS
 
 __all__ = ["FeatureReport", "compute_features", "roi_features"]
@@ -77,13 +78,15 @@ def roi_features(
     root = Root.from_string(root_url)
     cfg = Settings.model_validate(settings)
     try:
-        bbox = [int(b) for b in roi["bbox"]]
-        image = read_region(root, roi["zarr_path"], name="image", bbox=bbox)
-        mask = read_region(root, roi["mask_path"], name="mask", bbox=bbox)
+        spacing = [float(s) for s in roi["spacing"]]
+        shape = volume_shape(root, roi["zarr_path"], name="image")
+        region = roi_region(cfg, [int(b) for b in roi["bbox"]], shape, spacing)
+        image = read_region(root, roi["zarr_path"], name="image", bbox=region)
+        mask = read_region(root, roi["mask_path"], name="mask", bbox=region)
         values = extract(
             image,
             mask,
-            [float(s) for s in roi["spacing"]],
+            spacing,
             cfg.model_copy(
                 update={"setting": cfg.setting.model_copy(update={"label": int(roi["label"])})}
             ),

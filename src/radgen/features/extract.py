@@ -17,7 +17,16 @@ from radgen.errors import InputError
 from radgen.features.settings import CLASSES, Settings, load_settings
 from radgen.schemas.features import FEATURES, PYRADIOMICS, column_name, pyradiomics_column
 
-__all__ = ["expected_columns", "extract", "feature_columns", "image_type_prefixes"]
+__all__ = [
+    "expected_columns",
+    "extract",
+    "feature_columns",
+    "image_type_prefixes",
+    "roi_region",
+]
+
+#: PyRadiomics image types whose scale is ``max |x|`` over the whole image.
+_WHOLE_IMAGE_TYPES = {"Square", "SquareRoot", "Logarithm", "Exponential"}
 
 
 def _spacing(spacing: Sequence[float]) -> tuple[float, float, float]:
@@ -96,6 +105,73 @@ def extract(
     from radgen.features.extract_ibsi import extract_ibsi
 
     return extract_ibsi(img, msk, sp, cfg)
+
+
+def roi_region(
+    settings: Settings | Mapping[str, Any] | None,
+    bbox: Sequence[int],
+    shape: Sequence[int],
+    spacing: Sequence[float],
+) -> list[int]:
+    """The box of the volume ``extract`` needs for a ROI: its bounding box plus what filters see.
+
+    Reading this box (instead of the whole volume) and calling :func:`extract` on it gives the
+    same features as calling it on the whole volume. The box is the ROI bounding box grown by
+    the margin of every enabled filter and of the local-intensity sphere; it is the whole
+    volume when the result depends on all of it (PyRadiomics ``normalize``, resampling, and
+    the Square/SquareRoot/Logarithm/Exponential image types, whose scale is the image
+    maximum), and spans a whole axis where a periodic wavelet transform wraps around it.
+
+    Parameters
+    ----------
+    settings : Settings, mapping or None
+        Extraction settings.
+    bbox : sequence of 6 int
+        ROI bounding box ``[z0, z1, y0, y1, x0, x1]`` (half-open).
+    shape : sequence of 3 int
+        Volume shape (z, y, x).
+    spacing : sequence of 3 floats
+        Voxel size (z, y, x) in mm.
+
+    Returns
+    -------
+    list of 6 int
+        ``[z0, z1, y0, y1, x0, x1]`` to read.
+    """
+    cfg = load_settings(settings)
+    sp = _spacing(spacing)
+    full = [0, int(shape[0]), 0, int(shape[1]), 0, int(shape[2])]
+    s = cfg.setting
+    if s.resampled_pixel_spacing is not None:
+        return full
+    wavelet_axes: set[int] = set()
+    if cfg.convention == "pyradiomics":
+        if s.normalize or _WHOLE_IMAGE_TYPES & set(cfg.image_types):
+            return full
+        from radgen.features.extract_pyradiomics import pyradiomics_kwargs
+        from radgen.features.filters import pyradiomics_filter_margin
+
+        margin = [0, 0, 0]
+        for name in cfg.image_types:
+            kwargs = pyradiomics_kwargs(cfg.image_type_setting(name))
+            need = pyradiomics_filter_margin(name, sp, **kwargs)
+            margin = [max(a, b) for a, b in zip(margin, need, strict=True)]
+            if name == "Wavelet":
+                wavelet_axes |= {a for a in range(3) if need[a] > 0}
+    else:
+        from radgen.features.extract_ibsi import ibsi_margin
+
+        margin = list(ibsi_margin(cfg, sp))
+        if "Wavelet" in cfg.image_types:
+            wavelet_axes = {0, 1, 2}
+    out = []
+    for axis in range(3):
+        lo, hi, n = int(bbox[2 * axis]), int(bbox[2 * axis + 1]), int(shape[axis])
+        a, b = lo - margin[axis], hi + margin[axis]
+        if axis in wavelet_axes and (a <= 0 or b >= n):
+            a, b = 0, n  # the transform wraps (or mirrors) at this border: keep the whole axis
+        out += [max(a, 0), min(b, n)]
+    return out
 
 
 def image_type_prefixes(settings: Settings) -> list[str]:

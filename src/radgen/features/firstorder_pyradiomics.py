@@ -288,7 +288,10 @@ def pyradiomics_firstorder(
         "Median": median,
         "Minimum": minimum,
         "Range": maximum - minimum,
-        "RobustMeanAbsoluteDeviation": float(np.mean(np.abs(robust - np.mean(robust)))),
+        # NaN when no voxel lies between P10 and P90 (2 voxels), as PyRadiomics' nanmean
+        "RobustMeanAbsoluteDeviation": (
+            float(np.mean(np.abs(robust - np.mean(robust)))) if robust.size else math.nan
+        ),
         "RootMeanSquared": float(np.sqrt(energy / n)),
         "Skewness": m3 / m2**1.5,
         "TotalEnergy": energy * voxel_volume,

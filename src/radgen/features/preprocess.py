@@ -17,10 +17,13 @@ filtering, in the same order:
    shape features.
 
 Unlike PyRadiomics nothing is done to the whole image that a crop can do: normalisation is
-applied lazily to the crops (:meth:`PyradiomicsInput.values`), and resampling interpolates a
-crop of the input that extends :data:`RESAMPLE_MARGIN` voxels beyond the output grid (the
-B-spline prefilter is an IIR filter whose effect decays as ``0.268^n``; at 20 voxels the
-results were already bit-identical to resampling the whole image).
+applied lazily to the crops (:meth:`PyradiomicsInput.values`; only its mean and SD are
+whole-image statistics), and resampling interpolates a crop of the input that extends
+:data:`RESAMPLE_MARGIN` voxels beyond the output grid (the B-spline prefilter is an IIR filter
+whose effect decays as ``0.268^n``; from 20 voxels the results were bit-identical to resampling
+the whole image). Where the last bit of a sample position can decide a value (truncation to
+an integer pixel type of a value that is an integer up to rounding, nearest-neighbour ties)
+the crop keeps the image origin, so SimpleITK computes the same positions as PyRadiomics.
 
 IBSI convention (IBSI 1 sections 2.4-2.6): :func:`ibsi_resample` (grid centres aligned,
 mask interpolated linearly and thresholded at 0.5), :func:`zscore_within_roi` (setting
@@ -51,15 +54,22 @@ __all__ = [
     "Normalization",
     "PyradiomicsInput",
     "Resampled",
+    "as_image",
+    "as_spacing",
     "check_roi",
+    "expand_region",
+    "ibsi_grid",
     "ibsi_resample",
     "pyradiomics_normalization",
     "pyradiomics_prepare",
     "pyradiomics_resample",
     "pyradiomics_resegment",
+    "relative_box",
     "resegment_outliers",
     "resegment_range",
     "roi_bbox",
+    "select_label",
+    "sitk_image",
     "zscore_within_roi",
 ]
 
@@ -507,10 +517,11 @@ def pyradiomics_resample(
     the image is only cropped to the bounding box plus `padDistance`.
 
     The image is interpolated with SimpleITK from a crop :data:`RESAMPLE_MARGIN` input voxels
-    larger than the output grid (same values as resampling the whole image). For an integer
-    pixel type or nearest-neighbour interpolation the crop starts at voxel 0, so that SimpleITK
-    computes the same continuous indices to the last bit (truncation to an integer and ties
-    depend on them). The mask is resampled by nearest neighbour from the whole mask.
+    larger than the output grid (same values as resampling the whole image). Where the last
+    bit of a sample position can decide the result (an interpolated value within 1e-6 of an
+    integer in an integer pixel type, a nearest-neighbour tie, a label interpolator) the crop
+    starts at voxel 0 instead, so that SimpleITK computes the same positions to the bit. The
+    mask is resampled by nearest neighbour from the whole mask.
 
     Parameters
     ----------
@@ -582,33 +593,50 @@ def pyradiomics_resample(
     reference.SetSpacing(sp_xyz.tolist())
     new_origin = reference.TransformContinuousIndexToPhysicalPoint(origin_index.tolist())
 
-    # input voxels the output grid samples, plus the interpolator's margin
-    first = origin_index
-    last = origin_index + (np.array(new_size) - 1) / ratio
-    in_lo = np.maximum(np.floor(first).astype(int) - RESAMPLE_MARGIN, 0)
-    in_hi = np.minimum(np.ceil(last).astype(int) + RESAMPLE_MARGIN, size_xyz - 1)
-    out_dtype = img.dtype if normalization is None else np.dtype(np.float64)
-    if not np.issubdtype(out_dtype, np.floating) or interp == sitk.sitkNearestNeighbor:
-        # Integer output truncates values that are integers up to rounding (a constant
-        # region), and nearest neighbour rounds ties: both depend on the last bit of the
-        # continuous index, which SimpleITK computes from the image origin. Keeping the
-        # origin (cropping only the far side) keeps those bits.
-        in_lo = np.zeros(3, dtype=int)
-    source_box = tuple(slice(int(in_lo[k]), int(in_hi[k]) + 1) for k in (2, 1, 0))
-    crop = img[source_box]
-    values = np.ascontiguousarray(crop) if normalization is None else normalization.apply(crop)
-    source = sitk.GetImageFromArray(values)
-    source.SetSpacing(sp_xyz.tolist())
-    source.SetOrigin(reference.TransformIndexToPhysicalPoint([int(v) for v in in_lo]))
-
     rif = sitk.ResampleImageFilter()
     rif.SetOutputSpacing(new.tolist())
     rif.SetOutputDirection(reference.GetDirection())
     rif.SetSize([int(v) for v in new_size])
     rif.SetOutputOrigin(new_origin)
-    rif.SetOutputPixelType(source.GetPixelID())
     rif.SetInterpolator(interp)
-    out_image = sitk.GetArrayFromImage(rif.Execute(source))
+
+    # input voxels the output grid samples, plus the interpolator's margin
+    last = origin_index + (np.array(new_size) - 1) / ratio
+    in_lo = np.maximum(np.floor(origin_index).astype(int) - RESAMPLE_MARGIN, 0)
+    in_hi = np.minimum(np.ceil(last).astype(int) + RESAMPLE_MARGIN, size_xyz - 1)
+    out_dtype = img.dtype if normalization is None else np.dtype(np.float64)
+
+    def run(lower: npt.NDArray[np.int_], pixel_type: int | None) -> npt.NDArray[Any]:
+        box = tuple(slice(int(lower[k]), int(in_hi[k]) + 1) for k in (2, 1, 0))
+        crop = img[box]
+        values = np.ascontiguousarray(crop) if normalization is None else normalization.apply(crop)
+        source = sitk.GetImageFromArray(values)
+        source.SetSpacing(sp_xyz.tolist())
+        source.SetOrigin(reference.TransformIndexToPhysicalPoint([int(v) for v in lower]))
+        rif.SetOutputPixelType(source.GetPixelID() if pixel_type is None else pixel_type)
+        return np.asarray(sitk.GetArrayFromImage(rif.Execute(source)))
+
+    # SimpleITK computes each sample's continuous index from the image origin, so a crop
+    # that moves the origin changes its last bits. That matters only where it decides: a
+    # value that is an integer up to rounding, truncated to an integer pixel type (e.g. a
+    # constant region), a nearest-neighbour tie, a label interpolator. Then the crop keeps
+    # the origin (it is cut on the far side only), which reproduces PyRadiomics' bits.
+    out_image = None
+    if interp == sitk.sitkNearestNeighbor:
+        steps = [origin_index[k] + np.arange(new_size[k]) / ratio[k] for k in range(3)]
+        if not any(np.any(np.abs(np.mod(p, 1.0) - 0.5) < 1e-6) for p in steps):
+            out_image = run(in_lo, None)
+    elif interp not in (sitk.sitkLabelGaussian, getattr(sitk, "sitkLabelLinear", -1)):
+        if np.issubdtype(out_dtype, np.floating):
+            out_image = run(in_lo, None)
+        else:
+            exact = run(in_lo, sitk.sitkFloat64)
+            if not np.any(np.abs(exact - np.round(exact)) < 1e-6):
+                # ITK's cast: clamp to the type's range, then truncate towards zero
+                info = np.iinfo(out_dtype)
+                out_image = np.trunc(np.clip(exact, info.min, info.max)).astype(out_dtype)
+    if out_image is None:
+        out_image = run(np.zeros(3, dtype=int), None)
 
     whole_mask = sitk.GetImageFromArray(roi.astype(np.uint8))
     whole_mask.SetSpacing(sp_xyz.tolist())

@@ -263,7 +263,11 @@ class Settings(BaseModel):
         if not self.feature_classes:
             self.feature_classes = {name: None for name in known}
         if self.convention == "ibsi":
-            given = self.setting.model_fields_set & _PYRADIOMICS_ONLY
+            given = {
+                name
+                for name in self.setting.model_fields_set & _PYRADIOMICS_ONLY
+                if getattr(self.setting, name) != _Setting.model_fields[name].default
+            }
             if given:
                 alias = _Setting.model_fields[sorted(given)[0]].alias
                 raise ValueError(

@@ -276,6 +276,14 @@ def open_volume(root: Root, rel: str, *, name: str, label: str | None = None) ->
     return xr.DataArray(data, dims=("z", "y", "x"), coords=coords, name=label or name, attrs=attrs)
 
 
+def volume_shape(root: Root, rel: str, *, name: str) -> tuple[int, ...]:
+    """Shape of a stored volume, read from its Zarr metadata only."""
+    if not volume_exists(root, rel):
+        raise NotFoundError(root.uri(rel), "no such volume in this catalog")
+    arr = zarr.open_group(zarr_store(root, rel), mode="r", zarr_format=3)[name]
+    return tuple(int(n) for n in arr.shape)
+
+
 def read_region(
     root: Root, rel: str, *, name: str, bbox: Sequence[int] | None = None
 ) -> npt.NDArray[Any]:

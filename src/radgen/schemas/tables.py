@@ -444,6 +444,39 @@ _HARMONIZATION_PARAMS = pa.schema(
     ]
 )
 
+_CCF = pa.schema(
+    [
+        field("sample_id", _S, "Tumor_Sample_Barcode", key=True),
+        field("patient_id", _S, "Patient (subject) identifier", nullable=False),
+        field("subject_id", _S, "Imaging subject the sample links to (subjects table)"),
+        field("gene", _S, "Hugo_Symbol", key=True),
+        field("chrom", _S, "Chromosome", key=True),
+        field("start", _I, "Start_Position (1-based)", key=True, min=0),
+        field("ref", _S, "Reference_Allele", key=True),
+        field("alt", _S, "Tumor_Seq_Allele2", key=True),
+        field("t_ref_count", _I, "Tumour reference read count", min=0),
+        field("t_alt_count", _I, "Tumour alternate read count", min=0),
+        field("t_depth", _I, "t_alt_count + t_ref_count", min=0),
+        field("vaf", _F, "Variant allele frequency t_alt/(t_alt+t_ref)", min=0, max=1),
+        field("purity", _F, "Tumour purity of the sample (imaging estimate)", min=0, max=1),
+        field("purity_source", _S, "Table and column the purity came from"),
+        field("cn_tumor", _F, "Total copy number in tumour cells at the locus (may be fractional)"),
+        field("cn_normal", _F, "Total copy number in normal cells", min=0),
+        field("cn_source", _S, "cna_segments, cna_gene:log2, cna_gene:discrete or diploid"),
+        field("multiplicity", _F, "Mutated copies per tumour cell", min=1),
+        field(
+            "ccf", _F, "Cancer cell fraction v((1-p)CN_n + p CN_t)/(p m); NULL if impossible", min=0
+        ),
+        field("ccf_ci_low", _F, "Lower bound of the CCF interval (Clopper-Pearson on VAF)", min=0),
+        field("ccf_ci_high", _F, "Upper bound of the CCF interval (Clopper-Pearson on VAF)", min=0),
+        field("clonal", _B, "CCF interval reaches 1"),
+        field("over1_flag", _B, "CCF above 1 beyond binomial sampling noise"),
+        field("over1_p_value", _F, "One-sided binomial p-value of CCF > 1", min=0, max=1),
+        field("ccf_invalid", _S, "Why the CCF is NULL (impossible or missing input)"),
+        field("run_id", _S, "Run that computed the row", nullable=False),
+    ]
+)
+
 #: Fixed leading columns of every ``features_<name>`` table.
 FEATURE_TABLE_BASE = pa.schema(
     [
@@ -484,6 +517,7 @@ TABLES: Mapping[str, pa.Schema] = {
     "quality_results": _QUALITY_RESULTS,
     "datasets": _DATASETS,
     "harmonization_params": _HARMONIZATION_PARAMS,
+    "ccf": _CCF,
 }
 
 

@@ -42,6 +42,7 @@ STAGE_TABLES: dict[str, tuple[str, ...]] = {
         "expression",
         "methylation",
         "clinical",
+        "ccf",
     ),
     "quarantine": ("quarantine",),
 }

@@ -100,7 +100,7 @@ def test_unknown_setting_names_the_key_and_file(tmp_path: Path) -> None:
 def test_setting_of_the_other_convention_is_named(tmp_path: Path) -> None:
     path = tmp_path / "p.yaml"
     path.write_text("setting:\n  weightingNorm: euclidean\n")
-    with pytest.raises(ConfigError, match="p.yaml") as info:
+    with pytest.raises(ConfigError, match=r"p\.yaml") as info:
         load_settings(path)
     assert "weightingNorm is defined by PyRadiomics only" in info.value.reason
 
