@@ -76,12 +76,37 @@ def ibsi_margin(settings: Settings, spacing: tuple[float, float, float]) -> tupl
     return (margin[0], margin[1], margin[2])
 
 
-def _discretise(values: FloatArray, settings: Settings) -> tuple[npt.NDArray[np.int64], int]:
+def _absolute_range(
+    bounds: tuple[float, float | None], mode: str, values: FloatArray
+) -> tuple[float, float | None]:
+    """Re-segmentation bounds in intensity units.
+
+    ``absolute``: as given; ``sigma``: mean + k SD of the ROI (IBSI outlier filtering is
+    ``[-3, 3]``); ``relative``: fractions of the ROI maximum (PyRadiomics' modes).
+    """
+    low, high = bounds
+    if mode == "sigma":
+        mean, sd = float(values.mean()), float(values.std())
+        return mean + low * sd, None if high is None else mean + high * sd
+    if mode == "relative":
+        top = float(values.max())
+        return low * top, None if high is None else high * top
+    return low, high
+
+
+def _discretise(
+    values: FloatArray, settings: Settings, *, original: bool = True
+) -> tuple[npt.NDArray[np.int64], int]:
+    """Grey levels and their number.
+
+    Fixed bin size starts at the re-segmentation minimum for the original image and at the
+    ROI minimum for a filter response (IBSI 2).
+    """
     s = settings.setting
     if s.bin_count is not None:
         return fixed_bin_number(values, s.bin_count), int(s.bin_count)
     assert s.bin_width is not None
-    low = s.resegment_range[0] if s.resegment_range else None
+    low = s.resegment_range[0] if s.resegment_range and original else None
     levels = fixed_bin_size(values, s.bin_width, min_bound=low)
     return levels, int(levels.max())
 
@@ -126,7 +151,9 @@ def _select(out: dict[str, float], settings: Settings, cls: str) -> dict[str, fl
     return {k: v for k, v in out.items() if k.partition(" [")[0] in wanted}
 
 
-def _ivh(values: FloatArray, levels: npt.NDArray[np.int64], settings: Settings) -> dict[str, float]:
+def _ivh(
+    values: FloatArray, levels: npt.NDArray[np.int64], settings: Settings, *, original: bool
+) -> dict[str, float]:
     """IVH as IBSI 4.1 computes it.
 
     On grey levels for a fixed bin number; on intensities for a fixed bin size (discrete with
@@ -140,7 +167,7 @@ def _ivh(values: FloatArray, levels: npt.NDArray[np.int64], settings: Settings) 
         return ivh(levels, n_bins=s.bin_count)
     assert s.bin_width is not None
     value_range = None
-    if s.resegment_range is not None:
+    if s.resegment_range is not None and original:
         low, high = s.resegment_range
         value_range = (low, float(values.max()) if high is None else high)
     integer = bool(np.all(values == np.round(values)))
@@ -179,6 +206,8 @@ def _intensity_families(
     image: FloatArray,
     intensity_mask: BoolArray,
     settings: Settings,
+    *,
+    original: bool = True,
 ) -> dict[str, float]:
     """First-order, IVH and texture features of one (filtered) image."""
     from radgen.features.firstorder import intensity_histogram, intensity_statistics
@@ -188,13 +217,13 @@ def _intensity_families(
     if not np.all(np.isfinite(values)):
         raise InputError("image", "non-finite intensities inside the ROI")
     out: dict[str, float] = {}
-    levels, ng = _discretise(values, settings)
+    levels, ng = _discretise(values, settings, original=original)
     if "firstorder" in classes:
         fo = intensity_statistics(values)
         fo.update(intensity_histogram(levels))
         out.update(_select(fo, settings, "firstorder"))
     if "ivh" in classes:
-        out.update(_select(_ivh(values, levels, settings), settings, "ivh"))
+        out.update(_select(_ivh(values, levels, settings, original=original), settings, "ivh"))
     wanted_textures = [c for c in _TEXTURE if c in classes]
     if wanted_textures:
         box = _bbox(intensity_mask)
@@ -230,9 +259,15 @@ def extract_ibsi(
         keys with the image type (``log-sigma-1-0-mm-3D_stat.mean``).
     """
     s = settings.setting
-    roi_full = mask == s.label
+    roi_full: BoolArray = np.asarray(mask if mask.dtype == np.bool_ else mask == s.label)
     if not roi_full.any():
-        raise EmptyRoiError("mask", f"no voxel has label {s.label}")
+        present = np.unique(mask[mask != 0])[:5]
+        hint = (
+            f" (the mask holds {', '.join(str(v) for v in present)}: set setting.label)"
+            if present.size
+            else " (the mask is empty)"
+        )
+        raise EmptyRoiError("mask", f"no voxel has label {s.label}{hint}")
     if s.resampled_pixel_spacing is not None:
         # IBSI aligns the new grid on the whole image: resample the whole grid's ROI region
         from radgen.features.preprocess import ibsi_resample
@@ -274,15 +309,25 @@ def extract_ibsi(
         raise InputError("image", "non-finite intensities inside the ROI")
     intensity_mask = roi.copy()
     if s.resegment_range is not None:
-        low, high = s.resegment_range
+        low, high = _absolute_range(s.resegment_range, s.resegment_mode, roi_values)
         intensity_mask &= img >= low
         if high is not None:
             intensity_mask &= img <= high
         if not intensity_mask.any():
             raise EmptyRoiError(
                 "mask",
-                f"no voxel has label {s.label} inside resegmentRange {list(s.resegment_range)}",
+                f"no voxel has label {s.label} inside resegmentRange {list(s.resegment_range)}"
+                + (
+                    f" ({s.resegment_mode}: [{low:g}, {high}])"
+                    if s.resegment_mode != "absolute"
+                    else ""
+                ),
             )
+        if s.resegment_mode != "absolute":  # downstream (bin minimum, IVH range) reads absolutes
+            absolute = s.model_copy(
+                update={"resegment_range": (low, high), "resegment_mode": "absolute"}
+            )
+            settings = settings.model_copy(update={"setting": absolute})
     out: dict[str, float] = {}
     classes = settings.feature_classes
     if "shape" in classes:
@@ -302,7 +347,7 @@ def extract_ibsi(
     box = _bbox(roi)
     in_box = intensity_mask[box]
     for prefix, filtered in _image_types(settings, img, roi, spacing):
-        feats = _intensity_families(filtered, in_box, settings)
+        feats = _intensity_families(filtered, in_box, settings, original=prefix == "original")
         if prefix == "original":
             out.update(feats)
         else:

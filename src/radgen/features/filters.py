@@ -185,7 +185,7 @@ def pyradiomics_filter_margin(
     Examples
     --------
     >>> pyradiomics_filter_margin("LoG", (2.0, 1.0, 1.0), sigma=[1.0])
-    (16, 28, 28)
+    (11, 18, 18)
     >>> pyradiomics_filter_margin("Wavelet", (1.0, 1.0, 1.0))
     (4, 4, 4)
     """

@@ -81,7 +81,6 @@ _PYRADIOMICS_ONLY = {
     "normalize_scale",
     "remove_outliers",
     "pre_crop",
-    "resegment_mode",
     "resegment_shape",
     "gradient_use_spacing",
 }

@@ -137,3 +137,27 @@ def test_settings_yaml_syntax_error(tmp_path: Path) -> None:
     path.write_text("setting: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_settings(path)
+
+
+def test_outlier_resegmentation_keeps_mean_plus_minus_three_sd() -> None:
+    rng = np.random.default_rng(5)
+    image = rng.normal(0.0, 10.0, (6, 12, 12))
+    image[3, 6, 6] = 500.0  # an outlier
+    mask = np.ones(image.shape, dtype=np.uint8)
+    cfg = {
+        "setting": {"resegmentRange": [-3, 3], "resegmentMode": "sigma"},
+        "featureClass": {"firstorder": ["stat.mean", "stat.max"]},
+    }
+    got = extract(image, mask, (1, 1, 1), cfg)
+    mean, sd = image.mean(), image.std()
+    kept = image[(image >= mean - 3 * sd) & (image <= mean + 3 * sd)]
+    assert got["stat.mean"] == pytest.approx(kept.mean(), rel=1e-12)
+    assert got["stat.max"] == kept.max() < 500.0
+
+
+def test_boolean_mask_is_the_roi_and_a_missing_label_is_explained() -> None:
+    image = np.arange(27, dtype=float).reshape(3, 3, 3)
+    got = extract(image, image > 20, (1, 1, 1), {"featureClass": {"firstorder": ["stat.mean"]}})
+    assert got["stat.mean"] == pytest.approx(image[image > 20].mean())
+    with pytest.raises(EmptyRoiError, match="the mask holds 255: set setting.label"):
+        extract(image, np.where(image > 20, 255, 0), (1, 1, 1))

@@ -224,7 +224,11 @@ def test_ibsi_wavelet_rejects_bad_input() -> None:
 
 
 def test_filter_margins() -> None:
-    assert pyradiomics_filter_margin("LoG", (2.0, 1.0, 1.0), sigma=[0.5, 1.0]) == (16, 28, 28)
+    assert pyradiomics_filter_margin("LoG", (2.0, 1.0, 1.0), sigma=[0.5, 1.0]) == (
+        11,
+        18,
+        18,
+    )  # ceil(14 sigma / spacing) + 4
     assert pyradiomics_filter_margin("LoG", (1.0, 1.0, 1.0)) == (0, 0, 0)
     # coif1 has 6 taps: 3 per level each side, plus one
     assert pyradiomics_filter_margin("Wavelet", (1, 1, 1), level=2, start_level=1) == (10, 10, 10)
