@@ -131,3 +131,51 @@ def test_default_settings_on_a_ct_like_ball() -> None:
     got = extract(image, mask, spacing, {"convention": "pyradiomics"})
     assert len(expected) == 107  # the 7 default classes on the original image
     assert_features_close(got, expected, rtol=1e-6, atol=1e-9)
+
+
+@st.composite
+def setting_cases(draw: st.DrawFn) -> tuple[Any, ...]:
+    """Pre-processing and texture settings on top of a random case."""
+    image, mask, spacing, params = draw(cases())
+    setting = dict(params["setting"])
+    if draw(st.booleans()):
+        setting["force2D"] = True
+        setting["force2Ddimension"] = draw(st.sampled_from([0, 1, 2]))
+    if draw(st.booleans()):
+        setting["gldm_a"] = draw(st.sampled_from([0, 1, 2]))
+    if draw(st.booleans()):
+        setting["symmetricalGLCM"] = False
+    choice = draw(st.sampled_from(["none", "normalize", "resample", "sigma", "shift"]))
+    if choice == "normalize":
+        setting["normalize"] = True
+        setting["normalizeScale"] = draw(st.sampled_from([1, 100]))
+    elif choice == "resample":
+        setting["resampledPixelSpacing"] = [
+            draw(st.sampled_from([0.8, 1.0, 1.5])) for _ in range(3)
+        ]
+        setting["interpolator"] = draw(st.sampled_from(["sitkBSpline", "sitkLinear"]))
+    elif choice == "sigma":
+        setting["resegmentRange"] = [-2, 2]
+        setting["resegmentMode"] = "sigma"
+    elif choice == "shift":
+        setting["voxelArrayShift"] = 1000
+    return image, mask, spacing, {**params, "setting": setting}
+
+
+@given(setting_cases())
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_preprocessing_and_texture_settings_match_pyradiomics(case: tuple[Any, ...]) -> None:
+    _compare(*case)
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_force2d_on_a_one_slice_roi_includes_shape2d_as_pyradiomics(axis: int) -> None:
+    rng = np.random.default_rng(axis)
+    image = np.round(rng.normal(40, 60, (6, 20, 20))).astype(np.int16)
+    mask = np.zeros(image.shape, dtype=np.uint8)
+    mask[3, 5:14, 4:15] = rng.random((9, 11)) > 0.2
+    params = {"setting": {"force2D": True, "force2Ddimension": axis, "binWidth": 10}}
+    _compare(image, mask, (3.0, 0.7, 0.7), params)
+    if axis == 0:  # the one case PyRadiomics 3.0.1 computes shape2D for
+        keys = extract(image, mask, (3.0, 0.7, 0.7), {**params, "convention": "pyradiomics"})
+        assert "original_shape2D_Perimeter" in keys

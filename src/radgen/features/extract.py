@@ -206,8 +206,8 @@ def expected_columns(settings: Settings) -> list[str]:
     if settings.convention == "pyradiomics":
         for prefix in prefixes:
             for cls, wanted in settings.feature_classes.items():
-                if cls == "shape" and prefix != "original":
-                    continue
+                if cls == "shape2D" or (cls == "shape" and prefix != "original"):
+                    continue  # shape2D exists only for some ROIs (see extract_pyradiomics)
                 names = wanted or list(PYRADIOMICS[cls])
                 columns += [pyradiomics_column(f"{prefix}_{cls}_{n}") for n in names]
         return columns

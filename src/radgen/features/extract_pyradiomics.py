@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from radgen.errors import ConfigError
+from radgen.errors import ConfigError, InputError
 from radgen.features.settings import Settings, _Setting
 from radgen.schemas.features import PYRADIOMICS
 
@@ -166,7 +166,9 @@ def extract_pyradiomics(
         out.update(
             {f"original_shape_{k}": v for k, v in _select(shape, "shape", classes["shape"]).items()}
         )
-    texture = [c for c in classes if c not in {"shape", "firstorder"}]
+    if "shape2D" in classes:
+        out.update(_shape2d(prepared, s, classes["shape2D"]))
+    texture = [c for c in classes if c not in {"shape", "shape2D", "firstorder"}]
     for item in filtered_images_detailed(prepared, None, None, settings.image_types, **kwargs):
         local = settings.image_type_setting(_type_of(item.name))
         width = float(local.bin_width or 25)
@@ -199,6 +201,35 @@ def extract_pyradiomics(
                     }
                 )
     return out
+
+
+def _shape2d(prepared: Any, setting: _Setting, wanted: list[str] | None) -> dict[str, float]:
+    """``original_shape2D_*`` exactly when PyRadiomics 3.0.1 computes them.
+
+    PyRadiomics computes shape2D only with ``force2D`` and when the ROI's bounding box, in
+    SimpleITK's (x, y, z) order, is more than one voxel wide at index ``force2Ddimension``;
+    its shape2D class then needs the mask to be one voxel thick along NumPy axis
+    ``force2Ddimension`` and raises otherwise (the two indices disagree except for a ROI in
+    one axial slice with ``force2Ddimension`` 0, the common 2D case).
+    """
+    if not setting.force2d:
+        return {}
+    axis = setting.force2d_dimension
+    size_zyx = [b.stop - b.start for b in prepared.bbox]
+    if not size_zyx[::-1][axis] > 1:
+        return {}
+    if size_zyx[axis] > 1:
+        raise InputError(
+            "mask",
+            f"shape2D needs a ROI one voxel thick along force2Ddimension {axis} (PyRadiomics "
+            "3.0.1 refuses this mask); disable the class with featureClass without shape2D",
+        )
+    from radgen.features.morphology import pyradiomics_shape2d
+
+    mask2d = np.squeeze(prepared.shape_mask_crop(), axis=axis)
+    spacing2d = [s for a, s in enumerate(prepared.spacing) if a != axis]
+    values = pyradiomics_shape2d(mask2d, spacing2d)
+    return {f"original_shape2D_{k}": v for k, v in _select(values, "shape2D", wanted).items()}
 
 
 def _type_of(prefix: str) -> str:

@@ -43,8 +43,9 @@ CLASSES: Mapping[str, tuple[str, ...]] = {
     "localintensity": ("loc",),
 }
 
-#: The classes PyRadiomics 3.0.1 has (the ``pyradiomics`` convention computes only these).
-PYRADIOMICS_CLASSES = ("firstorder", "shape", "glcm", "glrlm", "glszm", "gldm", "ngtdm")
+#: The classes PyRadiomics 3.0.1 has (the ``pyradiomics`` convention computes only these);
+#: ``shape2D`` needs ``force2D`` and a ROI one voxel thick (see extract_pyradiomics).
+PYRADIOMICS_CLASSES = ("firstorder", "shape", "shape2D", "glcm", "glrlm", "glszm", "gldm", "ngtdm")
 
 #: Image types (filters) and the conventions that define them.
 IMAGE_TYPES: Mapping[str, tuple[str, ...]] = {

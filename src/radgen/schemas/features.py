@@ -462,6 +462,17 @@ PYRADIOMICS: Mapping[str, Mapping[str, str | None]] = {
         "SmallDependenceHighGrayLevelEmphasis": "ngl.ldhge",
         "SmallDependenceLowGrayLevelEmphasis": "ngl.ldlge",
     },
+    "shape2D": {
+        "Elongation": None,
+        "MajorAxisLength": None,
+        "MaximumDiameter": None,
+        "MeshSurface": None,
+        "MinorAxisLength": None,
+        "Perimeter": None,
+        "PerimeterSurfaceRatio": None,
+        "PixelSurface": None,
+        "Sphericity": None,
+    },
     "ngtdm": {
         "Busyness": "ngt.busyness",
         "Coarseness": "ngt.coarseness",
@@ -477,6 +488,15 @@ _PYRADIOMICS_ONLY_UNITS = {
     "shape_Maximum2DDiameterRow": "mm",
     "shape_Maximum2DDiameterSlice": "mm",
     "glcm_MCC": "1",
+    "shape2D_Elongation": "1",
+    "shape2D_MajorAxisLength": "mm",
+    "shape2D_MaximumDiameter": "mm",
+    "shape2D_MeshSurface": "mm^2",
+    "shape2D_MinorAxisLength": "mm",
+    "shape2D_Perimeter": "mm",
+    "shape2D_PerimeterSurfaceRatio": "mm^-1",
+    "shape2D_PixelSurface": "mm^2",
+    "shape2D_Sphericity": "1",
 }
 
 
