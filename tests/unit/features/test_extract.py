@@ -159,5 +159,5 @@ def test_boolean_mask_is_the_roi_and_a_missing_label_is_explained() -> None:
     image = np.arange(27, dtype=float).reshape(3, 3, 3)
     got = extract(image, image > 20, (1, 1, 1), {"featureClass": {"firstorder": ["stat.mean"]}})
     assert got["stat.mean"] == pytest.approx(image[image > 20].mean())
-    with pytest.raises(EmptyRoiError, match="the mask holds 255: set setting.label"):
+    with pytest.raises(EmptyRoiError, match=r"the mask holds 255: set setting\.label"):
         extract(image, np.where(image > 20, 255, 0), (1, 1, 1))
