@@ -427,3 +427,40 @@ def test_harmonize_removes_the_scanner_effect_and_keeps_the_genotype(pipeline: P
     )
     stored = cat.table("features_radiomics_harmonized").sort_values("roi_id").reset_index(drop=True)
     np.testing.assert_allclose(again.to_numpy(), stored[feats].to_numpy(), rtol=1e-9)
+
+
+def test_chunked_path_gives_the_in_memory_features(pipeline: Pipeline, tmp_path: Path) -> None:
+    """`features compute` through z-slabs (every region above the threshold) equals in memory."""
+    config = tmp_path / "all.yaml"
+    config.write_text(
+        "setting:\n  binWidth: 25\nimageType:\n  Original: {}\n  LoG: {sigma: [2.0]}\n"
+    )
+    for name, threshold in (("inmem", "1000000000000"), ("slabs", "1")):
+        env_before = os.environ.get("RADGEN_CHUNKED_MIN_VOXELS")
+        os.environ["RADGEN_CHUNKED_MIN_VOXELS"] = threshold
+        try:
+            report = json.loads(
+                radgen(
+                    "features",
+                    "compute",
+                    "--config",
+                    str(config),
+                    "--name",
+                    name,
+                    "--json",
+                    catalog=pipeline.catalog,
+                ).stdout
+            )
+            assert report["chunked_rois"] == (report["rois"] if name == "slabs" else 0)
+        finally:
+            if env_before is None:
+                os.environ.pop("RADGEN_CHUNKED_MIN_VOXELS")
+            else:
+                os.environ["RADGEN_CHUNKED_MIN_VOXELS"] = env_before
+    inmem = pipeline.sql("select * from features_inmem order by roi_id").set_index("roi_id")
+    slabs = pipeline.sql("select * from features_slabs order by roi_id").set_index("roi_id")
+    columns = [c for c in inmem.columns if c.startswith(("stat_", "cm_", "morph_vol", "log_"))]
+    assert len(columns) > 200
+    pd.testing.assert_frame_equal(
+        slabs[columns].astype(float), inmem[columns].astype(float), rtol=1e-9, atol=1e-9
+    )

@@ -18,31 +18,44 @@ Passes (each one ``dask.compute``; Zarr chunks are read again and filters recomp
 
 What is exact and what is not
 -----------------------------
-* Bit-identical to ``extract``: the filtered intensities (LoG by ``dask_image`` on slabs with
-  a halo of the kernel radius, mirror only at the true image border; wavelets by
-  ``ibsi_wavelet`` on slabs with a halo of the filter support), hence the grey levels; every
-  integer texture matrix (GLCM, NGLDM, GLRLM, GLSZM, GLDZM counts); the intensity histogram
-  and IVH; min, max and percentiles; the statistics of a float image (from its gathered ROI
-  values); local intensity peaks; the mesh vertices and so the hull-based morphology.
-* Equal to rounding (about 1e-12 relative; summation order differs): moments, mean absolute
-  deviations and energy of an integer image from its value histogram, NGTDM ``s_i`` sums,
-  mesh area and volume, PCA axes (from exact integer coordinate moments), centre of mass,
-  integrated intensity, Moran's I and Geary's C (FFT over pairs of slabs instead of the whole
-  box). Features that cancel (a skewness or a centre-of-mass shift near zero) agree to an
-  absolute 1e-12 of their scale, not relatively.
+* Bit-identical to ``extract``: the filtered intensities (LoG: ``da.map_overlap`` of
+  ``scipy.ndimage.gaussian_laplace`` with a z halo of the kernel radius, mirror only at the
+  true image border, as ``dask_image.ndfilters.gaussian_laplace`` does but without its
+  overlap of the unchunked y and x axes, which fails when the radius exceeds their size;
+  wavelets: ``ibsi_wavelet`` on each slab with a halo of the filter support), hence the grey
+  levels; every integer texture matrix (GLCM, NGLDM, GLRLM, GLSZM, GLDZM counts); the
+  intensity histogram and IVH; min, max, percentiles, median and range; the local intensity
+  peaks; the mesh vertices, hence diameter, hull, OMBB and MVEE densities.
+* Equal to rounding (well within 1e-9 relative; the summation order differs): moments, mean
+  absolute deviations and energy (from the value histogram of an integer-valued image, or
+  block sums over the sorted ROI values of any other), NGTDM ``s_i`` sums, per-slice
+  texture features averaged, mesh area and volume, PCA axes (from exact integer coordinate
+  moments), centre of mass, integrated intensity, Moran's I and Geary's C (FFT over pairs of
+  slabs instead of the whole box). Values that cancel to about zero agree to an absolute
+  1e-9, not relatively.
+* Where ``extract`` reports rounding noise, so do these, differently: with
+  ``normalizeWithinROI`` the ROI mean is zero up to rounding (unless re-segmentation drops
+  voxels), and ``stat.cov`` and ``morph.com`` divide by it. For a planar or linear ROI the smallest PCA
+  eigenvalues are exactly 0 here (the integer scatter matrix has that rank), while
+  ``extract`` gets 0 or about 1e-16 mm^2 (``morph.pca.least`` 0 or 1e-8 mm, the AEE
+  densities NaN or huge).
 
-What holds more than one slab
------------------------------
+What holds more than one slab, and per-task memory
+---------------------------------------------------
 ==================================  ==============================================================
 where                               bytes
 ==================================  ==============================================================
+a slab task                         the float64 slab with its halo (8 B/voxel), and inside the
+                                    texture kernels of ``texture_*`` their int64 copies and
+                                    padded buffers: about 100 B per slab voxel at the peak
 grey levels of the ROI box          1 B/voxel (``ng <= 255``), 2 B (``<= 65535``), else 4 B; a
                                     slab each, but Dask keeps every slab's levels until the
                                     sequential GLRLM/zone chains have consumed it: at worst the
                                     whole ROI box at that size (never the float image)
 ROI values of a non-integer image   8 B per intensity-mask voxel (float64), gathered for the
 (filters always; ``normalizeWith-   percentiles, one image type at a time; an integer-valued image
-inROI`` once for the mean and SD)   is summarised by a histogram of its integer values instead
+inROI`` once for the mean and SD)   (integer dtype, or floats that are all integers, range below
+                                    4 M values) is summarised by a histogram of its values
 mesh vertices                       24 B per surface vertex (int64 keys) gathered to the client,
                                     reduced per slab to its convex-hull vertices above
                                     :data:`HULL_REDUCE_VERTICES`
@@ -52,8 +65,13 @@ Moran's I / Geary's C               each of the S (S + 1) / 2 slab-pair tasks ho
                                     three complex FFT buffers of (2 slab) x 2 ny x (nx + 1):
                                     about 24 slabs of float64; time is quadratic in S. Leave
                                     ``morph.moran.i`` and ``morph.geary.c`` out of
-                                    ``featureClass.shape`` for very large ROIs
+                                    ``featureClass.shape`` for very large ROIs (``extract``
+                                    needs the same FFT over the whole box at once)
 ==================================  ==============================================================
+
+Every pass recomputes the filters: a wavelet level's 8 sub-bands come from one task per slab,
+but the sub-bands are processed one at a time, two passes each, so the transform of a level
+runs 16 times (the price of never holding a filtered image, or its ROI values, twice).
 
 Texture matrices are accumulated per slab and summed: GLCM 3D counts of each slab extended by
 the next slice minus those of that slice; NGTDM and NGLDM 3D with a one-slice halo and
@@ -72,12 +90,13 @@ Unsupported settings (``ConfigError`` naming the setting, so a caller can fall b
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dask
 import dask.array as da
@@ -88,6 +107,9 @@ from radgen.errors import ConfigError, EmptyRoiError, InputError
 from radgen.features.extract import _spacing
 from radgen.features.extract_ibsi import _TEXTURE, _select, ibsi_margin
 from radgen.features.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from radgen.platform.storage import Root
 
 __all__ = ["HULL_REDUCE_VERTICES", "extract_chunked", "open_roi_arrays"]
 
@@ -117,7 +139,7 @@ _PLANE_OFFSETS: tuple[tuple[int, int], ...] = tuple(
 # public API
 
 
-def open_roi_arrays(root: Any, image_rel: str, mask_rel: str) -> tuple[da.Array, da.Array]:
+def open_roi_arrays(root: Root, image_rel: str, mask_rel: str) -> tuple[da.Array, da.Array]:
     """The image and mask volumes of a catalog as lazy Dask arrays (no voxel is read).
 
     Parameters
@@ -194,6 +216,19 @@ def extract_chunked(
         ``pyradiomics`` convention), a bad `slab`, or invalid settings.
     EmptyRoiError, InputError
         As :func:`radgen.features.extract`.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> img = da.arange(4 * 3 * 3, chunks=2).reshape(4, 3, 3).astype("int16")
+    >>> mask = da.ones((4, 3, 3), dtype="uint8", chunks=(2, 3, 3))
+    >>> cfg = {"featureClass": {"firstorder": ["stat.mean"], "glcm": ["cm.contrast"]}}
+    >>> out = extract_chunked(img, mask, (1.0, 1.0, 1.0), cfg, slab=2, scheduler="sync")
+    >>> out["stat.mean"], round(out["cm.contrast [3D, merged]"], 6)
+    (17.5, 0.242291)
+    >>> from radgen.features import extract
+    >>> out == extract(img.compute(), mask.compute(), (1.0, 1.0, 1.0), cfg)
+    True
     """
     cfg = load_settings(settings)
     sp = _spacing(spacing)
@@ -278,33 +313,60 @@ def _delayed_blocks(arr: da.Array) -> list[Any]:
 _PERCENTILES = np.true_divide(np.array([10, 25, 50, 75, 90]), 100)
 
 
+#: Values per block when summing over a sample (bounds the temporaries to a few MiB).
+_BLOCK = 1 << 20
+
+
 @dataclass(frozen=True)
-class _Hist:
-    """Distinct values (ascending float64) and their voxel counts (all positive)."""
+class _Sample:
+    """A sample as ascending values with multiplicities (None: each value once).
+
+    A histogram (integer intensities, grey levels) or the sorted ROI values of a non-integer
+    image; every sum runs over blocks of :data:`_BLOCK` values, so no temporary is as large
+    as the sample.
+    """
 
     values: FloatArray
-    counts: IntArray
+    counts: IntArray | None = None
 
     @classmethod
-    def of(cls, values: FloatArray, counts: IntArray) -> _Hist:
+    def histogram(cls, values: FloatArray, counts: IntArray) -> _Sample:
         keep = counts > 0
         return cls(np.asarray(values[keep], dtype=np.float64), counts[keep].astype(np.int64))
 
     @property
     def n(self) -> int:
-        return int(self.counts.sum())
+        return self.values.size if self.counts is None else int(self.counts.sum())
 
     def order_stat(self, k: IntArray) -> FloatArray:
         """The values at 0-based positions `k` of the sorted sample."""
-        cum = np.cumsum(self.counts)
-        out: FloatArray = self.values[np.searchsorted(cum, k, side="right")]
+        if self.counts is None:
+            picked: FloatArray = self.values[k]
+            return picked
+        out: FloatArray = self.values[np.searchsorted(np.cumsum(self.counts), k, side="right")]
         return out
 
-    def total(self, weights: FloatArray) -> float:
-        return float(np.sum(weights * self.counts))
+    def between(self, low: float, high: float) -> tuple[int, int]:
+        """Index range ``[i, j)`` of the values in ``[low, high]``."""
+        i = int(np.searchsorted(self.values, low, side="left"))
+        return i, int(np.searchsorted(self.values, high, side="right"))
+
+    def count(self, i: int = 0, j: int | None = None) -> int:
+        j = self.values.size if j is None else j
+        return j - i if self.counts is None else int(self.counts[i:j].sum())
+
+    def total(self, f: Callable[[FloatArray], Array], i: int = 0, j: int | None = None) -> float:
+        """``sum f(x)`` over the voxels whose values are ``values[i:j]``."""
+        j = self.values.size if j is None else j
+        out = 0.0
+        for a in range(i, j, _BLOCK):
+            b = min(a + _BLOCK, j)
+            fx = f(self.values[a:b])
+            out += float(np.sum(fx if self.counts is None else fx * self.counts[a:b]))
+        return out
 
 
-def _percentiles(h: _Hist) -> FloatArray:
+def _percentiles(h: _Sample) -> FloatArray:
     """``np.percentile(x, [10, 25, 50, 75, 90])`` (linear) of the sample `h` describes."""
     n = h.n
     virtual = (n - 1) * _PERCENTILES
@@ -324,28 +386,25 @@ def _percentiles(h: _Hist) -> FloatArray:
     return out
 
 
-def _dispersion(h: _Hist, prefix: str) -> dict[str, float]:
-    """``radgen.features.firstorder._dispersion`` from a histogram."""
+def _dispersion(h: _Sample, prefix: str) -> dict[str, float]:
+    """``radgen.features.firstorder._dispersion`` of a sample."""
     n = h.n
-    v, c = h.values, h.counts
-    mean = h.total(v) / n
-    dev = v - mean
-    var = h.total(dev**2) / n
+    mean = h.total(lambda v: v) / n
+    var = h.total(lambda v: (v - mean) ** 2) / n
     if var <= 0.0 or var**2 == 0.0:
         skew, kurt = 0.0, 0.0
     else:
-        skew = (h.total(dev**3) / n) / var**1.5
-        kurt = (h.total(dev**4) / n) / var**2 - 3.0
+        skew = (h.total(lambda v: (v - mean) ** 3) / n) / var**1.5
+        kurt = (h.total(lambda v: (v - mean) ** 4) / n) / var**2 - 3.0
     p10, p25, median, p75, p90 = (float(p) for p in _percentiles(h))
-    robust = (v >= p10) & (v <= p90)
-    rn = int(c[robust].sum())
+    i, j = h.between(p10, p90)
+    rn = h.count(i, j)
     if rn:
-        rv, rc = v[robust], c[robust]
-        rmean = float(np.sum(rv * rc)) / rn
-        rmad = float(np.sum(np.abs(rv - rmean) * rc)) / rn
+        rmean = h.total(lambda v: v, i, j) / rn
+        rmad = h.total(lambda v: np.abs(v - rmean), i, j) / rn
     else:
         rmad = math.nan
-    lo, hi = float(v[0]), float(v[-1])
+    lo, hi = float(h.values[0]), float(h.values[-1])
     out = {
         "mean": mean,
         "var": var,
@@ -358,19 +417,19 @@ def _dispersion(h: _Hist, prefix: str) -> dict[str, float]:
         "max": hi,
         "iqr": p75 - p25,
         "range": hi - lo,
-        "mad": h.total(np.abs(v - mean)) / n,
+        "mad": h.total(lambda v: np.abs(v - mean)) / n,
         "rmad": rmad,
-        "medad": h.total(np.abs(v - median)) / n,
+        "medad": h.total(lambda v: np.abs(v - median)) / n,
         "cov": math.sqrt(var) / mean if mean != 0 else math.nan,
         "qcod": (p75 - p25) / (p75 + p25) if (p75 + p25) != 0 else math.nan,
     }
     return {f"{prefix}.{k}": val for k, val in out.items()}
 
 
-def _statistics(h: _Hist) -> dict[str, float]:
+def _statistics(h: _Sample) -> dict[str, float]:
     """``intensity_statistics`` of the sample `h` describes."""
     out = _dispersion(h, "stat")
-    energy = h.total(h.values**2)
+    energy = h.total(lambda v: v**2)
     out["stat.energy"] = energy
     out["stat.rms"] = math.sqrt(energy / h.n)
     return out
@@ -382,7 +441,7 @@ def _intensity_histogram(level_counts: IntArray) -> dict[str, float]:
     top = int(present[-1])
     counts = level_counts[1 : top + 1].astype(np.float64)
     grey = np.arange(1, top + 1, dtype=np.float64)
-    out = _dispersion(_Hist.of(grey, level_counts[1 : top + 1]), "ih")
+    out = _dispersion(_Sample.histogram(grey, level_counts[1 : top + 1]), "ih")
     p = counts / counts.sum()
     modes = np.flatnonzero(counts == counts.max())
     out["ih.mode"] = float(grey[modes[np.argmin(np.abs(grey[modes] - out["ih.mean"]))]])
@@ -397,13 +456,12 @@ def _intensity_histogram(level_counts: IntArray) -> dict[str, float]:
     return out
 
 
-def _ivh_from(grid: _Hist, lo: float, hi: float, step: float) -> dict[str, float]:
+def _ivh_from(grid: _Sample, lo: float, hi: float, step: float) -> dict[str, float]:
     """``radgen.features.ivh.ivh`` once every voxel's value is on the grid (`grid`)."""
     n = grid.n
     if hi > lo:
-        gamma = (grid.values - lo) / (hi - lo)
-        v10 = float(grid.counts[gamma >= 0.1 - 1e-12].sum()) / n
-        v90 = float(grid.counts[gamma >= 0.9 - 1e-12].sum()) / n
+        v10 = grid.total(lambda v: (v - lo) / (hi - lo) >= 0.1 - 1e-12) / n
+        v90 = grid.total(lambda v: (v - lo) / (hi - lo) >= 0.9 - 1e-12) / n
     else:
         v10 = v90 = math.nan
 
@@ -681,50 +739,70 @@ class _KeyCounts:
         self.counts = np.bincount(inverse, weights=allc).astype(np.int64)
 
 
+#: Largest dense run accumulator (entries: 9 directions x ng x slices); beyond, runs are
+#: counted by distinct (direction, level, length) keys.
+_DENSE_RUNS = 1 << 24
+
+
 @dataclass
 class _RunChain:
-    """Runs along the 9 slice-crossing directions, open at the last slice seen."""
+    """Runs along the 9 slice-crossing directions, open at the last slice seen.
+
+    Per slice and direction, a voxel continues the run of its predecessor ``v - d`` when both
+    hold the same grey level; a run ends at a voxel of the previous slice whose successor does
+    not continue it (and at the last slice of the box). Ended runs are binned at once.
+    """
 
     ng: int
     width: int  # longest possible run: the number of slices of the box
     level: Array | None = None  # (ny, nx) grey levels of the last slice
-    length: IntArray | None = None  # (9, ny, nx) length of the run ending there
-    done: _KeyCounts = field(default_factory=_KeyCounts)  # (direction, level, length)
+    length: Array | None = None  # (9, ny, nx) length of the run ending there
+    dense: IntArray | None = None  # (9 * ng * width) counts, when small enough
+    sparse: _KeyCounts = field(default_factory=_KeyCounts)  # otherwise
 
-    def _close(self, k: int, mask: BoolArray) -> IntArray:
+    def _close(self, k: int, mask: BoolArray) -> None:
         assert self.level is not None
         assert self.length is not None
         lv = self.level[mask].astype(np.int64)
-        ln: IntArray = self.length[k][mask]
-        key: IntArray = (k * self.ng + lv - 1) * self.width + ln - 1
-        return key
+        ln = self.length[k][mask].astype(np.int64)
+        key = (k * self.ng + lv - 1) * self.width + ln - 1
+        size = 9 * self.ng * self.width
+        if size <= _DENSE_RUNS:
+            if self.dense is None:
+                self.dense = np.zeros(size, dtype=np.int64)
+            self.dense += np.bincount(key, minlength=size)
+        else:
+            uniq, counts = np.unique(key, return_counts=True)
+            self.sparse.add(uniq, counts.astype(np.int64))
 
     def step(self, block: Array) -> _RunChain:
-        keys: list[IntArray] = []
+        dtype = np.int16 if self.width < np.iinfo(np.int16).max else np.int32
         for z in range(block.shape[0]):
             cur = block[z]
             inside = cur > 0
             if self.level is None or self.length is None:
                 self.level = np.zeros_like(cur)
-                self.length = np.zeros((len(_Z_DIRECTIONS), *cur.shape), dtype=np.int64)
+                self.length = np.zeros((len(_Z_DIRECTIONS), *cur.shape), dtype=dtype)
             new_length = np.empty_like(self.length)
             for k, (dy, dx) in enumerate(_Z_DIRECTIONS):
                 cont = inside & (cur == _shift(self.level, dy, dx, 0))
-                new_length[k] = np.where(cont, _shift(self.length[k], dy, dx, 0) + 1, inside)
-                ended = (self.level > 0) & ~_shift(cont, -dy, -dx, False)
-                keys.append(self._close(k, ended))
+                grown = _shift(self.length[k], dy, dx, 0)
+                grown += 1
+                new_length[k] = np.where(cont, grown, inside)
+                self._close(k, (self.level > 0) & ~_shift(cont, -dy, -dx, False))
             self.level, self.length = cur, new_length
-        if keys:
-            self.done.add(np.concatenate(keys))
         return self
 
     def finish(self) -> IntArray:
         """(9, ng, width) run length matrices once every slice has been seen."""
         if self.level is not None:
             ended = self.level > 0
-            self.done.add(np.concatenate([self._close(k, ended) for k in range(9)]))
+            for k in range(len(_Z_DIRECTIONS)):
+                self._close(k, ended)
         out = np.zeros(9 * self.ng * self.width, dtype=np.int64)
-        out[self.done.keys] = self.done.counts
+        if self.dense is not None:
+            out += self.dense
+        out[self.sparse.keys] += self.sparse.counts
         return out.reshape(9, self.ng, self.width)
 
 
@@ -835,11 +913,16 @@ class _ZoneChain:
 
 
 def _run_step(chain: _RunChain, block: Array) -> _RunChain:
-    return chain.step(block)
+    # a copy: a task must not change its input (Dask may run it again after a worker loss)
+    return copy.deepcopy(chain).step(block)
+
+
+def _run_finish(chain: _RunChain) -> IntArray:
+    return copy.deepcopy(chain).finish()
 
 
 def _zone_step(chain: _ZoneChain, block: Array, after: IntArray | None, last: bool) -> _ZoneChain:
-    return chain.step(block, after, last)
+    return copy.deepcopy(chain).step(block, after, last)
 
 
 # ------------------------------------------------------------------------------------------
@@ -1046,6 +1129,35 @@ def _local_block(
 # filters
 
 
+def _log(image: da.Array, sigma: tuple[float, ...]) -> da.Array:
+    """``scipy.ndimage.gaussian_laplace`` (mirror, 4 sigma) of a z-chunked array.
+
+    As ``dask_image.ndfilters.gaussian_laplace``, but the overlap is only along z, the one
+    chunked axis: dask-image overlaps every axis by the kernel radius and fails when that
+    exceeds the in-plane size. The halo is the kernel radius; at the true border of the array
+    scipy's mirror applies, so every voxel equals filtering the whole array.
+    """
+    import scipy.ndimage as ndi
+
+    depth = int(4.0 * sigma[0] + 0.5)
+    kwargs = {"sigma": sigma, "mode": "mirror", "truncate": 4.0}
+    if depth >= image.shape[0]:
+        whole = image.rechunk({0: -1})
+        out: da.Array = whole.map_blocks(ndi.gaussian_laplace, dtype=np.float64, **kwargs)
+        return out.rechunk({0: image.chunks[0]})
+    depth_map = {0: depth, 1: 0, 2: 0}
+    out = da.map_overlap(
+        ndi.gaussian_laplace,
+        image,
+        depth=depth_map,
+        boundary="none",
+        dtype=np.float64,
+        meta=np.array((), dtype=np.float64),
+        **kwargs,
+    )
+    return out
+
+
 def _wavelet_block(
     block: Array, lo: int, hi: int, box: tuple[slice, slice], wavelet: str, level: int
 ) -> Array:
@@ -1211,12 +1323,9 @@ class _Runner:
             elif name == "LoG":
                 if not args.sigma:
                     raise ConfigError("imageType.LoG", "give sigma (mm), e.g. sigma: [1.0, 2.0]")
-                from dask_image.ndfilters import gaussian_laplace
-
                 for sigma in args.sigma:
                     prefix = f"log-sigma-{str(sigma).replace('.', '-')}-mm-3D"
-                    sig = tuple(float(sigma) / s for s in self.sp)
-                    response = gaussian_laplace(self.img, sig, mode="mirror", truncate=4.0)
+                    response = _log(self.img, tuple(float(sigma) / s for s in self.sp))
                     yield prefix, response[self.plan.box].rechunk(box_chunks)
             elif name == "Wavelet":
                 for level in range(args.start_level + 1, args.start_level + args.level + 1):
@@ -1290,48 +1399,37 @@ class _Runner:
         level_counts: IntArray = done["levels"]
         level_counts[0] = 0
         out: dict[str, float] = {}
-        values_hist: _Hist | None = None
-        gathered: FloatArray | None = None
+        sample: _Sample | None = None
         if "values" in done:
             if integer:
                 grid_values = stats.low + np.arange(nbins, dtype=np.float64)
-                values_hist = _Hist.of(grid_values, done["values"])
+                sample = _Sample.histogram(grid_values, done["values"])
             else:
-                gathered = np.concatenate(done["values"])
+                gathered = np.concatenate(done.pop("values"))
+                gathered.sort()  # in place: the sample is these 8 B per voxel, nothing more
+                sample = _Sample(gathered)
+                del gathered
         if "firstorder" in classes:
-            from radgen.features.firstorder import intensity_statistics
-
-            if values_hist is not None:
-                fo = _statistics(values_hist)
-            else:
-                assert gathered is not None
-                fo = intensity_statistics(gathered)
+            assert sample is not None
+            fo = _statistics(sample)
             fo.update(_intensity_histogram(level_counts))
             out.update(_select(fo, cfg, "firstorder"))
         if "ivh" in classes:
-            out.update(
-                _select(self._ivh(stats, binning, level_counts, values_hist, gathered), cfg, "ivh")
-            )
-        del gathered
+            assert sample is not None
+            out.update(_select(self._ivh(stats, level_counts, sample), cfg, "ivh"))
+        del sample
         for cls in wanted_textures:
             out.update(_select(_texture_features(cls, done, ng, stats.n), cfg, cls))
         return out
 
-    def _ivh(
-        self,
-        stats: _Stats,
-        binning: _Binning,
-        level_counts: IntArray,
-        values_hist: _Hist | None,
-        gathered: FloatArray | None,
-    ) -> dict[str, float]:
-        """``extract_ibsi._ivh`` from the level (or integer value) histogram."""
+    def _ivh(self, stats: _Stats, level_counts: IntArray, sample: _Sample) -> dict[str, float]:
+        """``extract_ibsi._ivh`` from the level histogram or the intensity sample."""
         from radgen.features.discretize import fixed_bin_size
 
         s = self.cfg.setting
         levels = np.arange(level_counts.size, dtype=np.float64)
         if s.bin_count is not None:
-            return _ivh_from(_Hist.of(levels, level_counts), 1.0, float(s.bin_count), 1.0)
+            return _ivh_from(_Sample.histogram(levels, level_counts), 1.0, float(s.bin_count), 1.0)
         assert s.bin_width is not None
         if s.resegment_range is not None:
             low, high = s.resegment_range
@@ -1339,16 +1437,12 @@ class _Runner:
         else:
             lo, hi = stats.low, stats.high
         if stats.integral and s.bin_width == 1:
-            if values_hist is None:
-                assert gathered is not None
-                uniq, counts = np.unique(gathered, return_counts=True)
-                values_hist = _Hist.of(uniq, counts.astype(np.int64))
-            return _ivh_from(values_hist, lo, hi, 1.0)
+            return _ivh_from(sample, lo, hi, 1.0)
         step = float(s.bin_width)
         top = float(fixed_bin_size(np.array([hi]), step, min_bound=lo)[0])
         centres = lo + (levels - 0.5) * step
         return _ivh_from(
-            _Hist.of(centres, level_counts), lo + 0.5 * step, lo + (top - 0.5) * step, step
+            _Sample.histogram(centres, level_counts), lo + 0.5 * step, lo + (top - 0.5) * step, step
         )
 
     def _texture_tasks(self, grid: da.Array, ng: int, classes: frozenset[str]) -> dict[str, Any]:
@@ -1361,7 +1455,7 @@ class _Runner:
             chain: Any = dask.delayed(_RunChain)(ng, nz)
             for b in blocks:
                 chain = dask.delayed(_run_step)(chain, b)
-            todo["runs"] = dask.delayed(_RunChain.finish)(chain)
+            todo["runs"] = dask.delayed(_run_finish)(chain)
         if {"glszm", "gldzm"} & classes:
             distances = "gldzm" in classes
             after: list[Any] = [None] * len(blocks)
@@ -1429,7 +1523,6 @@ class _Runner:
                 total_w += 2.0 * t_ab
                 cross += 2.0 * c_ab
                 sq += q_ab + q_ba
-        ss = 0.0
         (ss_parts,) = self.compute(
             [dask.delayed(_sum_sq)(d, m) for d, m in zip(dblocks, mblocks, strict=True)]
         )
@@ -1607,6 +1700,23 @@ def _ngldm_features(parts: _Parts) -> dict[str, float]:
     return out
 
 
+def _rank(m: list[list[int]]) -> int:
+    """Rank of a 3 x 3 integer matrix, exactly."""
+    det = (
+        m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+        - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+        + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
+    )
+    if det != 0:
+        return 3
+    rows, cols = ((0, 1), (0, 2), (1, 2)), ((0, 1), (0, 2), (1, 2))
+    for r in rows:
+        for c in cols:
+            if m[r[0]][c[0]] * m[r[1]][c[1]] - m[r[0]][c[1]] * m[r[1]][c[0]] != 0:
+                return 2
+    return 1 if any(v != 0 for row in m for v in row) else 0
+
+
 def _morphology_features(
     parts: _MorphParts,
     s: FloatArray,
@@ -1651,16 +1761,13 @@ def _morphology_features(
     out["morph.diam"] = math.sqrt(_max_sq_distance(hull_pts))
     if n > 1:
         first = [int(c) for c in parts.first]
-        cov = np.array(
-            [
-                [
-                    (n * int(parts.second[i, j]) - first[i] * first[j]) / (n * (n - 1))
-                    for j in range(3)
-                ]
-                for i in range(3)
-            ]
-        ) * np.outer(s, s)
+        scatter = [
+            [n * int(parts.second[i, j]) - first[i] * first[j] for j in range(3)] for i in range(3)
+        ]
+        cov = np.array([[v / (n * (n - 1)) for v in row] for row in scatter]) * np.outer(s, s)
         eig = np.clip(np.linalg.eigvalsh(cov), 0.0, None)[::-1]
+        # the scatter matrix is exact (integers): a planar or linear ROI has exact zeros
+        eig[_rank(scatter) :] = 0.0
     else:
         eig = np.full(3, math.nan)
     major, minor, least = (float(e) for e in eig)

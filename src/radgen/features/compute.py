@@ -9,6 +9,7 @@ with the scanner metadata of each series and commits one version of ``features_<
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import pandas as pd
 from distributed import Client, as_completed
 
-from radgen.errors import InputError, NotFoundError, RadgenError
+from radgen.errors import ConfigError, InputError, NotFoundError, RadgenError
 from radgen.features.extract import expected_columns, extract, feature_columns, roi_region
 from radgen.features.settings import Settings
 from radgen.platform import tables
@@ -25,9 +26,19 @@ from radgen.platform.storage import Root
 from radgen.platform.volumes import read_region, volume_shape
 from radgen.schemas.tables import FEATURE_TABLE_BASE, SCANNER_COLUMNS
 
-__all__ = ["FeatureReport", "compute_features", "roi_features"]
+__all__ = [
+    "CHUNKED_MIN_VOXELS",
+    "FeatureReport",
+    "chunked_min_voxels",
+    "compute_features",
+    "roi_features",
+]
 
 log = logging.getLogger(__name__)
+
+#: Regions of at least this many voxels go through the chunked path (ibsi convention): below
+#: it the in-memory path is as fast and its memory (about 60 B per region voxel) is small.
+CHUNKED_MIN_VOXELS = 16_000_000
 
 
 @dataclass
@@ -40,6 +51,7 @@ class FeatureReport:
     n_features: int
     failed: list[dict[str, str]]
     unchanged: bool = False  # identical to the current version: nothing was committed
+    n_chunked: int = 0  # ROIs computed slab by slab (radgen.features.chunked)
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` document."""
@@ -48,6 +60,7 @@ class FeatureReport:
             "version": self.version,
             "unchanged": self.unchanged,
             "rois": self.n_rois,
+            "chunked_rois": self.n_chunked,
             "features": self.n_features,
             "failed": self.failed,
         }
@@ -77,23 +90,59 @@ def roi_features(
     """
     root = Root.from_string(root_url)
     cfg = Settings.model_validate(settings)
+    cfg = cfg.model_copy(
+        update={"setting": cfg.setting.model_copy(update={"label": int(roi["label"])})}
+    )
     try:
         spacing = [float(s) for s in roi["spacing"]]
         shape = volume_shape(root, roi["zarr_path"], name="image")
         region = roi_region(cfg, [int(b) for b in roi["bbox"]], shape, spacing)
-        image = read_region(root, roi["zarr_path"], name="image", bbox=region)
-        mask = read_region(root, roi["mask_path"], name="mask", bbox=region)
-        values = extract(
-            image,
-            mask,
-            spacing,
-            cfg.model_copy(
-                update={"setting": cfg.setting.model_copy(update={"label": int(roi["label"])})}
-            ),
-        )
+        values = _chunked(root, roi, region, spacing, cfg)
+        chunked = values is not None
+        if values is None:
+            image = read_region(root, roi["zarr_path"], name="image", bbox=region)
+            mask = read_region(root, roi["mask_path"], name="mask", bbox=region)
+            values = extract(image, mask, spacing, cfg)
     except RadgenError as err:
         return {"roi_id": roi["roi_id"], "error": f"{err.path}: {err.reason}"}
-    return {"roi_id": roi["roi_id"], "features": feature_columns(values, cfg)}
+    return {"roi_id": roi["roi_id"], "features": feature_columns(values, cfg), "chunked": chunked}
+
+
+def chunked_min_voxels() -> int:
+    """Region size (voxels) from which a ROI goes through the chunked path.
+
+    :data:`CHUNKED_MIN_VOXELS`, or the environment variable ``RADGEN_CHUNKED_MIN_VOXELS``.
+    """
+    raw = os.environ.get("RADGEN_CHUNKED_MIN_VOXELS")
+    if raw is None:
+        return CHUNKED_MIN_VOXELS
+    try:
+        return max(int(raw), 0)
+    except ValueError as err:
+        raise ConfigError("RADGEN_CHUNKED_MIN_VOXELS", f"expected an integer, got {raw!r}") from err
+
+
+def _chunked(
+    root: Root, roi: Mapping[str, Any], region: list[int], spacing: list[float], cfg: Settings
+) -> dict[str, float] | None:
+    """Features of a large region through :func:`radgen.features.chunked.extract_chunked`.
+
+    Ibsi convention: z-slabs of the Zarr arrays, never the float region whole. None when the
+    region is small or the settings need the in-memory path (e.g. resampling).
+    """
+    z0, z1, y0, y1, x0, x1 = region
+    if cfg.convention != "ibsi" or (z1 - z0) * (y1 - y0) * (x1 - x0) < chunked_min_voxels():
+        return None
+    from radgen.features.chunked import extract_chunked, open_roi_arrays
+
+    image, mask = open_roi_arrays(root, roi["zarr_path"], roi["mask_path"])
+    box = (slice(z0, z1), slice(y0, y1), slice(x0, x1))
+    try:
+        # one slab in flight per worker: the cluster already runs ROIs in parallel
+        return extract_chunked(image[box], mask[box], spacing, cfg, slab=32, scheduler="sync")
+    except ConfigError as err:
+        log.info("%s: in-memory path (%s)", roi["roi_id"], err.reason)
+        return None
 
 
 def _roi_frame(root: Root) -> pd.DataFrame:
@@ -209,7 +258,10 @@ def compute_features(
     run.message = f"{table}: {len(frame)} ROIs x {feats.shape[1]} features" + (
         " (unchanged)" if unchanged else ""
     )
-    return FeatureReport(table, version, len(frame), int(feats.shape[1]), failed, unchanged)
+    n_chunked = sum(1 for r in results if r.get("chunked"))
+    return FeatureReport(
+        table, version, len(frame), int(feats.shape[1]), failed, unchanged, n_chunked
+    )
 
 
 def _where(root: Root, condition: str) -> set[str]:
