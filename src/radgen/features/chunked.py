@@ -1723,16 +1723,10 @@ def _morphology_features(
     pair_sums: tuple[float, float, float, float] | None,
 ) -> dict[str, float]:
     """The tail of ``ibsi_morphology`` from the merged slab parts."""
-    from scipy.spatial import ConvexHull
-
     from radgen.features.morphology import (
         _SPHERE,
         IBSI_MORPHOLOGY_TAGS,
-        _div,
-        _ellipsoid_area,
-        _max_sq_distance,
-        _mvee_semi_axes,
-        _ombb,
+        shape_from_geometry,
     )
 
     v, a = parts.volume6 / 6.0, parts.area
@@ -1756,9 +1750,6 @@ def _morphology_features(
         out["morph.com"] = math.nan
     keys = np.concatenate([np.concatenate(k) for k in parts.keys])
     points = (keys * 0.5) * s
-    hull = ConvexHull(points)
-    hull_pts = points[hull.vertices]
-    out["morph.diam"] = math.sqrt(_max_sq_distance(hull_pts))
     if n > 1:
         first = [int(c) for c in parts.first]
         scatter = [
@@ -1770,28 +1761,7 @@ def _morphology_features(
         eig[_rank(scatter) :] = 0.0
     else:
         eig = np.full(3, math.nan)
-    major, minor, least = (float(e) for e in eig)
-    out["morph.pca.major"] = 4.0 * math.sqrt(major)
-    out["morph.pca.minor"] = 4.0 * math.sqrt(minor)
-    out["morph.pca.least"] = 4.0 * math.sqrt(least)
-    out["morph.pca.elongation"] = math.sqrt(minor / major) if major > 0 else math.nan
-    out["morph.pca.flatness"] = math.sqrt(least / major) if major > 0 else math.nan
-    ext = np.ptp(points, axis=0)
-    out["morph.v.dens.aabb"] = v / float(np.prod(ext))
-    out["morph.a.dens.aabb"] = a / (
-        2.0 * float(ext[0] * ext[1] + ext[1] * ext[2] + ext[0] * ext[2])
-    )
-    ombb_v, ombb_a = _ombb(hull_pts)
-    out["morph.v.dens.ombb"] = v / ombb_v
-    out["morph.a.dens.ombb"] = a / ombb_a
-    semi = 2.0 * np.sqrt(eig)
-    out["morph.v.dens.aee"] = _div(v, 4.0 * math.pi / 3.0 * float(np.prod(semi)))
-    out["morph.a.dens.aee"] = _div(a, _ellipsoid_area(*(float(e) for e in semi)))
-    mv = _mvee_semi_axes(hull_pts)
-    out["morph.v.dens.mvee"] = _div(v, 4.0 * math.pi / 3.0 * float(np.prod(mv)))
-    out["morph.a.dens.mvee"] = _div(a, _ellipsoid_area(*(float(e) for e in mv)))
-    out["morph.v.dens.conv.hull"] = v / float(hull.volume)
-    out["morph.a.dens.conv.hull"] = a / float(hull.area)
+    out.update(shape_from_geometry(v, a, points, eig))
     out["morph.integ.int"] = v * (parts.x_sum / parts.n_int)
     out["morph.moran.i"], out["morph.geary.c"] = math.nan, math.nan
     if pair_sums is not None:

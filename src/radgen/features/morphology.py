@@ -48,6 +48,7 @@ __all__ = [
     "ibsi_morphology",
     "pyradiomics_shape",
     "pyradiomics_shape2d",
+    "shape_from_geometry",
 ]
 
 #: Keys of :func:`pyradiomics_shape`: PyRadiomics' ``shape`` features enabled by default.
@@ -968,22 +969,53 @@ def ibsi_morphology(
     else:
         out["morph.com"] = math.nan
 
-    hull = ConvexHull(mesh.points)
-    hull_pts = mesh.points[hull.vertices]
-    out["morph.diam"] = math.sqrt(_max_sq_distance(hull_pts))
-
     if len(coords) > 1:
         eig = np.clip(np.linalg.eigvalsh(np.cov(coords, rowvar=False)), 0.0, None)[::-1]
     else:
         eig = np.full(3, math.nan)
+    out.update(shape_from_geometry(v, a, mesh.points, eig))
+
+    out["morph.integ.int"] = v * float(x.mean())
+    box = _bbox(imask)
+    out["morph.moran.i"], out["morph.geary.c"] = _moran_geary(img[box], imask[box], s)
+    return {tag: out[tag] for tag in IBSI_MORPHOLOGY_TAGS}
+
+
+def shape_from_geometry(
+    v: float, a: float, points: npt.NDArray[np.float64], eig: npt.NDArray[np.float64]
+) -> dict[str, float]:
+    """Diameter, PCA axes and volume/area densities from the mesh and the voxel PCA.
+
+    Shared by :func:`ibsi_morphology` and the chunked path, which assemble the same inputs
+    from slabs.
+
+    Parameters
+    ----------
+    v, a : float
+        Mesh volume (mm^3) and area (mm^2).
+    points : ndarray, shape (n, 3)
+        Mesh vertices in mm.
+    eig : ndarray, shape (3,)
+        Eigenvalues of the ROI voxels' coordinate covariance (mm^2), largest first (NaN for a
+        single voxel).
+
+    Returns
+    -------
+    dict of str to float
+        ``morph.diam`` (on the convex hull's vertices), ``morph.pca.*``
+        (``4 sqrt(lambda)``), and the AABB, OMBB, AEE, MVEE and convex-hull densities.
+    """
+    out: dict[str, float] = {}
+    hull = ConvexHull(points)
+    hull_pts = points[hull.vertices]
+    out["morph.diam"] = math.sqrt(_max_sq_distance(hull_pts))
     major, minor, least = (float(e) for e in eig)
     out["morph.pca.major"] = 4.0 * math.sqrt(major)
     out["morph.pca.minor"] = 4.0 * math.sqrt(minor)
     out["morph.pca.least"] = 4.0 * math.sqrt(least)
     out["morph.pca.elongation"] = math.sqrt(minor / major) if major > 0 else math.nan
     out["morph.pca.flatness"] = math.sqrt(least / major) if major > 0 else math.nan
-
-    ext = np.ptp(mesh.points, axis=0)
+    ext = np.ptp(points, axis=0)
     out["morph.v.dens.aabb"] = v / float(np.prod(ext))
     out["morph.a.dens.aabb"] = a / (
         2.0 * float(ext[0] * ext[1] + ext[1] * ext[2] + ext[0] * ext[2])
@@ -999,8 +1031,4 @@ def ibsi_morphology(
     out["morph.a.dens.mvee"] = _div(a, _ellipsoid_area(*(float(e) for e in mv)))
     out["morph.v.dens.conv.hull"] = v / float(hull.volume)
     out["morph.a.dens.conv.hull"] = a / float(hull.area)
-
-    out["morph.integ.int"] = v * float(x.mean())
-    box = _bbox(imask)
-    out["morph.moran.i"], out["morph.geary.c"] = _moran_geary(img[box], imask[box], s)
-    return {tag: out[tag] for tag in IBSI_MORPHOLOGY_TAGS}
+    return out
