@@ -104,8 +104,8 @@ import numpy as np
 import numpy.typing as npt
 
 from radgen.errors import ConfigError, EmptyRoiError, InputError
-from radgen.features.extract import _spacing
 from radgen.features.extract_ibsi import _TEXTURE, _select, ibsi_margin
+from radgen.features.preprocess import as_spacing
 from radgen.features.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -231,7 +231,7 @@ def extract_chunked(
     True
     """
     cfg = load_settings(settings)
-    sp = _spacing(spacing)
+    sp = as_spacing(spacing)
     if cfg.convention != "ibsi":
         raise ConfigError("convention", "the chunked path computes the ibsi convention only")
     if cfg.setting.resampled_pixel_spacing is not None:

@@ -29,20 +29,6 @@ __all__ = [
 _WHOLE_IMAGE_TYPES = {"Square", "SquareRoot", "Logarithm", "Exponential"}
 
 
-def _spacing(spacing: Sequence[float]) -> tuple[float, float, float]:
-    try:
-        values = tuple(float(s) for s in spacing)
-    except (TypeError, ValueError) as err:
-        raise InputError(
-            "spacing", f"expected three numbers (z, y, x) in mm, got {spacing}"
-        ) from err
-    if len(values) != 3 or not all(np.isfinite(v) and v > 0 for v in values):
-        raise InputError(
-            "spacing", f"expected three positive voxel sizes (z, y, x) in mm, got {spacing}"
-        )
-    return (values[0], values[1], values[2])
-
-
 def extract(
     image: npt.ArrayLike,
     mask: npt.ArrayLike,
@@ -88,8 +74,10 @@ def extract(
     >>> extract(img, np.ones((2, 2, 2)), (1.0, 1.0, 1.0))["stat.mean"]
     3.5
     """
+    from radgen.features.preprocess import as_spacing
+
     cfg = load_settings(settings)
-    sp = _spacing(spacing)
+    sp = as_spacing(spacing)
     img = np.asarray(image)
     msk = np.asarray(mask)
     if img.ndim != 3:
@@ -138,8 +126,10 @@ def roi_region(
     list of 6 int
         ``[z0, z1, y0, y1, x0, x1]`` to read.
     """
+    from radgen.features.preprocess import as_spacing
+
     cfg = load_settings(settings)
-    sp = _spacing(spacing)
+    sp = as_spacing(spacing)
     full = [0, int(shape[0]), 0, int(shape[1]), 0, int(shape[2])]
     s = cfg.setting
     if s.resampled_pixel_spacing is not None:

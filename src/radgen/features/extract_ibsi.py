@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from radgen.errors import ConfigError, EmptyRoiError, InputError
 from radgen.features.discretize import fixed_bin_number, fixed_bin_size
+from radgen.features.preprocess import expand_region, roi_bbox
 from radgen.features.settings import Settings
 
 __all__ = ["extract_ibsi", "ibsi_margin"]
@@ -25,15 +26,6 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
 _TEXTURE = ("glcm", "glrlm", "glszm", "gldzm", "ngtdm", "gldm")
-
-
-def _bbox(mask: BoolArray) -> tuple[slice, ...]:
-    out = []
-    for axis in range(mask.ndim):
-        other = tuple(a for a in range(mask.ndim) if a != axis)
-        hit = np.flatnonzero(mask.any(axis=other))
-        out.append(slice(int(hit[0]), int(hit[-1]) + 1))
-    return tuple(out)
 
 
 def ibsi_margin(settings: Settings, spacing: tuple[float, float, float]) -> tuple[int, int, int]:
@@ -117,7 +109,7 @@ def _image_types(
     """(key prefix, response on the ROI bounding box) of every image type."""
     from radgen.features.filters import ibsi_log, ibsi_wavelet
 
-    box = _bbox(roi)
+    box = roi_bbox(roi)
     for name in settings.image_types:
         args = settings.image_type_setting(name)
         if name == "Original":
@@ -226,7 +218,7 @@ def _intensity_families(
         out.update(_select(_ivh(values, levels, settings, original=original), settings, "ivh"))
     wanted_textures = [c for c in _TEXTURE if c in classes]
     if wanted_textures:
-        box = _bbox(intensity_mask)
+        box = roi_bbox(intensity_mask)
         grid = np.zeros(intensity_mask.shape, dtype=np.int64)
         grid[intensity_mask] = levels
         grid = grid[box]
@@ -292,12 +284,7 @@ def extract_ibsi(
         if not roi.any():
             raise EmptyRoiError("mask", "the ROI vanished after resampling")
     else:
-        box = _bbox(roi_full)
-        margin = ibsi_margin(settings, spacing)
-        crop = tuple(
-            slice(max(b.start - m, 0), min(b.stop + m, n))
-            for b, m, n in zip(box, margin, image.shape, strict=True)
-        )
+        crop = expand_region(roi_bbox(roi_full), ibsi_margin(settings, spacing), image.shape)
         img = np.asarray(image[crop], dtype=np.float64)
         roi = np.asarray(roi_full[crop])
     if s.normalize_within_roi:
@@ -333,7 +320,7 @@ def extract_ibsi(
     if "shape" in classes:
         from radgen.features.morphology import ibsi_morphology
 
-        roi_box = _bbox(roi)
+        roi_box = roi_bbox(roi)
         morph = ibsi_morphology(
             roi[roi_box], img[roi_box], spacing, intensity_mask=intensity_mask[roi_box]
         )
@@ -344,7 +331,7 @@ def extract_ibsi(
         out.update(
             _select(local_intensity(img, intensity_mask, spacing), settings, "localintensity")
         )
-    box = _bbox(roi)
+    box = roi_bbox(roi)
     in_box = intensity_mask[box]
     for prefix, filtered in _image_types(settings, img, roi, spacing):
         feats = _intensity_families(filtered, in_box, settings, original=prefix == "original")

@@ -183,9 +183,13 @@ def as_spacing(spacing: Sequence[float]) -> tuple[float, float, float]:
     try:
         sp = tuple(float(s) for s in spacing)
     except (TypeError, ValueError) as err:
-        raise InputError("spacing", f"expected 3 numbers, got {spacing!r}") from err
+        raise InputError(
+            "spacing", f"expected three numbers (z, y, x) in mm, got {spacing!r}"
+        ) from err
     if len(sp) != 3 or not all(math.isfinite(s) and s > 0 for s in sp):
-        raise InputError("spacing", f"expected 3 positive voxel sizes (z, y, x), got {spacing!r}")
+        raise InputError(
+            "spacing", f"expected three positive voxel sizes (z, y, x) in mm, got {spacing!r}"
+        )
     return sp[0], sp[1], sp[2]
 
 
