@@ -105,6 +105,7 @@ import numpy.typing as npt
 
 from radgen.errors import ConfigError, EmptyRoiError, InputError
 from radgen.features.extract_ibsi import _TEXTURE, _select, ibsi_margin
+from radgen.features.firstorder import coefficient_of_variation
 from radgen.features.preprocess import as_spacing
 from radgen.features.settings import Settings, load_settings
 
@@ -420,7 +421,7 @@ def _dispersion(h: _Sample, prefix: str) -> dict[str, float]:
         "mad": h.total(lambda v: np.abs(v - mean)) / n,
         "rmad": rmad,
         "medad": h.total(lambda v: np.abs(v - median)) / n,
-        "cov": math.sqrt(var) / mean if mean != 0 else math.nan,
+        "cov": coefficient_of_variation(mean, var, n, max(abs(lo), abs(hi))),
         "qcod": (p75 - p25) / (p75 + p25) if (p75 + p25) != 0 else math.nan,
     }
     return {f"{prefix}.{k}": val for k, val in out.items()}

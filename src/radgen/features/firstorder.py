@@ -8,7 +8,7 @@ Kurtosis is *excess* kurtosis (IBSI); PyRadiomics reports kurtosis without the -
 Percentiles use linear interpolation between order statistics (NumPy's default, as
 PyRadiomics). Skewness and kurtosis are 0 for a constant ROI, as IBSI specifies.
 
-Documented NaN: the coefficient of variation for a zero mean, the quartile coefficient of
+Documented NaN: the coefficient of variation for a zero mean (zero up to rounding), the quartile coefficient of
 dispersion for ``P75 + P25 = 0``, and the robust mean absolute deviation when no voxel lies
 between P10 and P90 (ROIs of two or three voxels).
 """
@@ -22,7 +22,20 @@ import numpy.typing as npt
 
 from radgen.errors import EmptyRoiError
 
-__all__ = ["intensity_histogram", "intensity_statistics"]
+__all__ = ["coefficient_of_variation", "intensity_histogram", "intensity_statistics"]
+
+
+def coefficient_of_variation(mean: float, var: float, n: int, largest: float) -> float:
+    """``sqrt(var) / mean``, NaN where the mean is zero up to rounding.
+
+    A mean summed from `n` values no larger than `largest` in magnitude carries an error up
+    to ``n eps largest``; within that of zero (e.g. a wavelet band, or any image after
+    ``normalizeWithinROI``) the ratio is rounding noise, and where the in-memory and the
+    chunked path add in different orders it would differ by orders of magnitude.
+    """
+    if abs(mean) <= n * np.finfo(np.float64).eps * abs(largest):
+        return math.nan
+    return math.sqrt(var) / mean
 
 
 def _moments(x: npt.NDArray[np.float64]) -> tuple[float, float, float, float]:
@@ -56,7 +69,7 @@ def _dispersion(x: npt.NDArray[np.float64], prefix: str) -> dict[str, float]:
         "mad": float(np.mean(np.abs(x - mean))),
         "rmad": float(np.mean(np.abs(robust - robust.mean()))) if robust.size else math.nan,
         "medad": float(np.mean(np.abs(x - median))),
-        "cov": math.sqrt(var) / mean if mean != 0 else math.nan,
+        "cov": coefficient_of_variation(mean, var, x.size, float(np.abs(x).max())),
         "qcod": (p75 - p25) / (p75 + p25) if (p75 + p25) != 0 else math.nan,
     }
     return {f"{prefix}.{k}": v for k, v in out.items()}

@@ -105,3 +105,11 @@ def test_empty_roi_is_an_error() -> None:
 def test_histogram_rejects_levels_below_one() -> None:
     with pytest.raises(ValueError, match="grey levels"):
         intensity_histogram([0, 1, 2])
+
+
+def test_coefficient_of_variation_is_nan_only_for_a_mean_at_rounding_level() -> None:
+    x = np.array([-1.0, 1.0, -2.0, 2.0, 1e-17])  # mean 2e-18: rounding noise of the sum
+    assert math.isnan(intensity_statistics(x)["stat.cov"])
+    y = np.array([-1.0, 1.0, -2.0, 2.0, 1e-3])  # a small but real mean
+    expected = float(np.std(y) / np.mean(y))
+    assert intensity_statistics(y)["stat.cov"] == pytest.approx(expected, rel=1e-12)
