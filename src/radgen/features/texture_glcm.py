@@ -27,12 +27,13 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 
 from radgen.errors import ConfigError, EmptyRoiError, InputError
+from radgen.features.texture_input import check_distances, check_levels, check_ng
 
 __all__ = [
     "GLCM_TAGS",
@@ -122,32 +123,6 @@ _WEIGHTING_NORMS = ("manhattan", "euclidean", "infinity", "no_weighting")
 # --------------------------------------------------------------------------- validation
 
 
-def _check_levels(levels: npt.NDArray[np.integer], ng: int | None) -> IntArray:
-    arr = np.asarray(levels)
-    if arr.ndim != 3:
-        raise InputError("levels", f"expected a 3-D (z, y, x) array, got {arr.ndim} dimensions")
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise InputError("levels", f"expected integer grey levels, got dtype {arr.dtype}")
-    if arr.size and int(arr.min()) < 0:
-        raise InputError("levels", "grey levels must be >= 1 inside the ROI and 0 outside")
-    if ng is not None and arr.size and int(arr.max()) > ng:
-        raise InputError("levels", f"grey level {int(arr.max())} exceeds ng={ng}")
-    return arr.astype(np.int64, copy=False)
-
-
-def _check_ng(ng: int) -> int:
-    if isinstance(ng, bool) or int(ng) != ng or ng < 1:
-        raise ConfigError("ng", f"must be a positive integer, got {ng!r}")
-    return int(ng)
-
-
-def _check_distances(distances: Iterable[int]) -> tuple[int, ...]:
-    out = tuple(distances)
-    if not out or any(isinstance(d, bool) or int(d) != d or d < 1 for d in out):
-        raise ConfigError("distances", f"must be positive integers, got {out!r}")
-    return tuple(sorted({int(d) for d in out}))
-
-
 # --------------------------------------------------------------------------- matrix step
 
 
@@ -177,7 +152,7 @@ def glcm_directions(
     >>> glcm_directions((1,), fixed_axis=0)
     [(0, 1, 1), (0, 1, 0), (0, 1, -1), (0, 0, 1)]
     """
-    dist = _check_distances(distances)
+    dist = check_distances(distances)
     if fixed_axis is not None and fixed_axis not in (0, 1, 2):
         raise ConfigError("force2Ddimension", f"must be 0, 1 or 2, got {fixed_axis!r}")
     dmax = max(dist)
@@ -295,8 +270,8 @@ def glcm_matrices(
     >>> glcm_matrices(levels, 2, two_d=True)[0, 3].tolist()  # direction (0, 0, 1)
     [[0, 1], [1, 2]]
     """
-    ng = _check_ng(ng)
-    arr = _check_levels(levels, ng)
+    ng = check_ng(ng)
+    arr = check_levels(levels, ng, require_roi=False)
     offsets = glcm_directions(distances, fixed_axis=0 if two_d else None)
     counts = _count_pairs(arr, ng, offsets, per_slice=two_d)
     if symmetric:
@@ -373,7 +348,7 @@ def glcm_features(counts: npt.ArrayLike, ng: int | None = None) -> dict[str, Flo
     if c.ndim < 2 or c.shape[-1] != c.shape[-2] or c.shape[-1] == 0:
         raise InputError("counts", f"expected a stack of square matrices, got shape {c.shape}")
     n = c.shape[-1]
-    ngn = float(n if ng is None else _check_ng(ng))
+    ngn = float(n if ng is None else check_ng(ng))
     lead = c.shape[:-2]
     total = c.sum(axis=(-2, -1))
     empty = total <= 0
@@ -496,8 +471,8 @@ def ibsi_glcm(levels: npt.NDArray[np.integer], ng: int) -> dict[str, float]:
     >>> round(ibsi_glcm(levels, 2)["cm.contrast [2.5D, merged]"], 4)
     0.6667
     """
-    ng = _check_ng(ng)
-    arr = _check_levels(levels, ng)
+    ng = check_ng(ng)
+    arr = check_levels(levels, ng, require_roi=False)
     if not np.any(arr > 0):
         raise EmptyRoiError("levels", "the ROI has no voxel")
     m2 = glcm_matrices(arr, ng, two_d=True)  # (nz, 4, ng, ng)
@@ -612,7 +587,7 @@ def pyradiomics_glcm(
     >>> pyradiomics_glcm(levels, force2D=True)["Contrast"]  # mean over the 4 in-plane angles
     0.5
     """
-    arr = _check_levels(levels, None)
+    arr = check_levels(levels, None, require_roi=False)
     if weightingNorm is not None and weightingNorm not in _WEIGHTING_NORMS:
         raise ConfigError("weightingNorm", f"must be one of {_WEIGHTING_NORMS} or None")
     present = np.flatnonzero(np.bincount(arr.ravel())[1:]) + 1

@@ -53,6 +53,7 @@ import numpy.typing as npt
 from numpy.lib.stride_tricks import as_strided
 
 from radgen.errors import ConfigError, EmptyRoiError, InputError
+from radgen.features.texture_input import check_levels, check_ng
 
 __all__ = [
     "DIRECTIONS_2D",
@@ -155,27 +156,6 @@ _WEIGHTING_NORMS = ("manhattan", "euclidean", "infinity", "no_weighting")
 
 
 # --------------------------------------------------------------------------- validation
-
-
-def _check_ng(ng: int) -> int:
-    if isinstance(ng, bool) or int(ng) != ng or ng < 1:
-        raise ConfigError("ng", f"must be a positive integer, got {ng!r}")
-    return int(ng)
-
-
-def _check_levels(levels: npt.ArrayLike, ng: int | None) -> IntArray:
-    arr = np.asarray(levels)
-    if arr.ndim != 3:
-        raise InputError("levels", f"expected a 3-D (z, y, x) array, got {arr.ndim} dimensions")
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise InputError("levels", f"expected integer grey levels, got dtype {arr.dtype}")
-    if arr.size == 0 or not np.any(arr):
-        raise EmptyRoiError("levels", "the ROI has no voxel")
-    if int(arr.min()) < 0:
-        raise InputError("levels", "grey levels must be >= 1 inside the ROI and 0 outside")
-    if ng is not None and int(arr.max()) > ng:
-        raise InputError("levels", f"grey level {int(arr.max())} exceeds ng={ng}")
-    return arr.astype(np.int64, copy=False)
 
 
 def _check_force2d(force2D: bool, force2Ddimension: int) -> int | None:
@@ -371,8 +351,8 @@ def glrlm_matrices(
     >>> glrlm_matrices(levels, 2, two_d=True)[0, 3].tolist()  # slice 0, direction (0, 0, 1)
     [[0, 1], [1, 0]]
     """
-    ng = _check_ng(ng)
-    arr = _check_levels(levels, ng)
+    ng = check_ng(ng)
+    arr = check_levels(levels, ng, require_roi=True)
     return _direction_matrices(arr, ng, DIRECTIONS_2D if two_d else DIRECTIONS_3D, per_slice=two_d)
 
 
@@ -416,8 +396,8 @@ def glrlm_matrices_of_core(
     >>> glrlm_matrices_of_core(levels, 1, (0, 1))[4].tolist()
     [[0, 0, 1]]
     """
-    ng = _check_ng(ng)
-    arr = _check_levels(levels, ng)
+    ng = check_ng(ng)
+    arr = check_levels(levels, ng, require_roi=True)
     start, stop = (int(c) for c in core)
     if not 0 <= start <= stop <= arr.shape[0]:
         raise ConfigError("core", f"must be a slice range within 0..{arr.shape[0]}, got {core!r}")
@@ -661,8 +641,8 @@ def ibsi_glrlm(levels: npt.NDArray[np.integer], ng: int) -> dict[str, float]:
     >>> ibsi_glrlm(levels, 2)["rlm.r.perc [2D, slice-merged]"]  # 14 runs of 16 voxels
     0.875
     """
-    ng = _check_ng(ng)
-    arr = _check_levels(levels, ng)
+    ng = check_ng(ng)
+    arr = check_levels(levels, ng, require_roi=True)
     # the in-plane 3D directions are the 2D ones: find their runs once, bin them twice
     nz, width_3d, width_2d = arr.shape[0], max(arr.shape), max(arr.shape[1:])
     m3 = np.zeros((len(DIRECTIONS_3D), ng, width_3d), dtype=np.int64)
@@ -728,7 +708,7 @@ def pyradiomics_glrlm_matrices(
     ConfigError
         `force2Ddimension` not in 0..2.
     """
-    arr = _check_levels(levels, None)
+    arr = check_levels(levels, None, require_roi=True)
     fixed = _check_force2d(force2D, force2Ddimension)
     angles = _pyradiomics_angles(arr.shape, fixed)
     matrices = _direction_matrices(arr, int(arr.max()), angles)

@@ -35,12 +35,11 @@ from scipy import ndimage
 from radgen.errors import EmptyRoiError, InputError
 from radgen.features.texture_glrlm import (
     _check_force2d,
-    _check_levels,
-    _check_ng,
     _compact_columns,
     _pyradiomics_angles,
     length_matrix_features,
 )
+from radgen.features.texture_input import check_levels, check_ng
 
 __all__ = [
     "GLSZM_TAGS",
@@ -248,8 +247,8 @@ def glszm_matrix(
     >>> glszm_matrix(levels, 2).tolist()  # the three 1s touch diagonally: one zone of 3
     [[0, 0, 1], [1, 0, 0]]
     """
-    ng = _check_ng(ng)
-    arr = _check_levels(levels, ng)
+    ng = check_ng(ng)
+    arr = check_levels(levels, ng, require_roi=True)
     if two_d:
         lv, sizes, planes = _zones(arr, ng, fixed_axis=0)
         return _dense(lv, sizes, planes, arr.shape[0], ng)
@@ -369,8 +368,8 @@ def ibsi_glszm(levels: npt.NDArray[np.integer], ng: int) -> dict[str, float]:
     >>> ibsi_glszm(levels, 2)["szm.z.perc [3D]"]
     0.5
     """
-    ng = _check_ng(ng)
-    arr = _check_levels(levels, ng)
+    ng = check_ng(ng)
+    arr = check_levels(levels, ng, require_roi=True)
     lv3, sizes3, _ = _zones(arr, ng, fixed_axis=None)
     lv2, sizes2, planes = _zones(arr, ng, fixed_axis=0)
     # matrices over the zone sizes that occur only: small even for very large zones
@@ -412,7 +411,7 @@ def pyradiomics_glszm_matrix(
     ConfigError
         `force2Ddimension` not in 0..2.
     """
-    arr = _check_levels(levels, None)
+    arr = check_levels(levels, None, require_roi=True)
     fixed = _check_force2d(force2D, force2Ddimension)
     _pyradiomics_angles(arr.shape, fixed)  # PyRadiomics fails without a neighbour direction
     ng = int(arr.max())
@@ -472,7 +471,7 @@ def pyradiomics_glszm(
     >>> pyradiomics_glszm(levels)["ZonePercentage"]
     0.5
     """
-    arr = _check_levels(levels, None)
+    arr = check_levels(levels, None, require_roi=True)
     fixed = _check_force2d(force2D, force2Ddimension)
     _pyradiomics_angles(arr.shape, fixed)  # PyRadiomics fails without a neighbour direction
     ng = int(arr.max())

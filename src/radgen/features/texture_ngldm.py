@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from radgen.errors import ConfigError, EmptyRoiError, InputError
+from radgen.features.texture_input import check_distances
 
 __all__ = ["ibsi_ngldm", "ngldm_features", "ngldm_matrix", "pyradiomics_gldm"]
 
@@ -103,14 +104,6 @@ def _level_dtype(top: int) -> type[np.signedinteger[Any]]:
         if top <= np.iinfo(dtype).max:
             return dtype
     return np.int64
-
-
-def _check_distances(distances: Iterable[int]) -> list[int]:
-    """Distinct positive integer Chebyshev distances, sorted."""
-    given = list(distances)
-    if not given or any(int(d) != d or d < 1 for d in given):
-        raise ConfigError("distances", f"must be positive integers, got {given}")
-    return sorted({int(d) for d in given})
 
 
 def _check_core(core: Core | None, shape: tuple[int, ...]) -> npt.NDArray[np.bool_] | None:
@@ -286,7 +279,7 @@ def ngldm_matrix(
     [[0.0, 2.0, 0.0], [1.0, 0.0, 0.0]]
     """
     arr = _check_levels(levels, ng)
-    d = _check_distances([distance])[-1]
+    d = check_distances([distance])[-1]
     offsets = _half_offsets(range(1, d + 1), 0 if two_d else None)
     return _gldm_counts(arr, ng, offsets, float(alpha), per_slice=two_d, core=core)
 
@@ -437,7 +430,7 @@ def pyradiomics_gldm(
     arr = _check_levels(arr, max(ng, 1))
     if force2D and force2Ddimension not in (0, 1, 2):
         raise ConfigError("force2Ddimension", f"must be 0, 1 or 2, got {force2Ddimension}")
-    offsets = _half_offsets(_check_distances(distances), force2Ddimension if force2D else None)
+    offsets = _half_offsets(check_distances(distances), force2Ddimension if force2D else None)
     matrix = _gldm_counts(arr, ng, offsets, float(gldm_a), per_slice=False, core=None)
     ibsi = ngldm_features(matrix)
     return {name: ibsi[tag] for name, tag in PYRADIOMICS_NAMES.items()}

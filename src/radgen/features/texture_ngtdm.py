@@ -28,10 +28,10 @@ import numpy as np
 import numpy.typing as npt
 
 from radgen.errors import ConfigError
+from radgen.features.texture_input import check_distances
 from radgen.features.texture_ngldm import (
     Core,
     _check_core,
-    _check_distances,
     _check_levels,
     _padded_flat,
 )
@@ -177,7 +177,7 @@ def ngtdm_matrix(
     [[1.0, 2.0, 1.0], [0.0, 0.0, 0.0], [1.0, 2.0, 1.0]]
     """
     arr = _check_levels(levels, ng)
-    d = _check_distances([distance])[-1]
+    d = check_distances([distance])[-1]
     axes = (1, 2) if two_d else (0, 1, 2)
     return _ngtdm_counts(arr, ng, {d: 1, 0: -1}, axes, per_slice=two_d, core=core)
 
@@ -294,7 +294,7 @@ def ibsi_ngtdm(levels: npt.NDArray[np.integer[Any]], ng: int) -> dict[str, float
 def _shell_boxes(distances: Iterable[int]) -> dict[int, int]:
     """Box coefficients of the union of Chebyshev shells ``max|offset| in distances``."""
     boxes: dict[int, int] = {}
-    for d in _check_distances(distances):
+    for d in check_distances(distances):
         boxes[d] = boxes.get(d, 0) + 1
         boxes[d - 1] = boxes.get(d - 1, 0) - 1
     return boxes
