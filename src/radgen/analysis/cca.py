@@ -19,18 +19,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Self, overload
+from typing import Any, Literal, Self
 
 import numpy as np
 
 from radgen.analysis.crossval import (
     FloatArray,
+    TwoBlockEstimator,
     as_matrix,
     column_correlations,
     heldout_correlations,
     kfold_indices,
     permutation_pvalues,
     standardize,
+    strict_mode,
 )
 from radgen.errors import ConfigError, InputError
 
@@ -107,7 +109,7 @@ def cca_from_covariances(
     return np.asarray(np.linalg.svd(t, compute_uv=False), dtype=np.float64)
 
 
-class RegularizedCCA:
+class RegularizedCCA(TwoBlockEstimator):
     """Ridge-regularized CCA with penalties chosen by cross-validation (see module docstring).
 
     Parameters
@@ -233,15 +235,8 @@ class RegularizedCCA:
         ConfigError
             A bad penalty, grid or `n_components`.
         """
-        x = as_matrix(X, "X")
-        y = as_matrix(Y, "Y")
-        if x.shape[0] != y.shape[0]:
-            raise InputError("X, Y", f"row counts differ ({x.shape[0]} vs {y.shape[0]})")
-        if self.n_components < 1:
-            raise ConfigError("n_components", f"must be at least 1, got {self.n_components}")
-        strict = _strict(self.on_degenerate)
-        xs, self.x_mean_, self.x_scale_ = standardize(x, "X", strict=strict)
-        ys, self.y_mean_, self.y_scale_ = standardize(y, "Y", strict=strict)
+        x, y, xs, ys = self._standardize_pair(X, Y)
+        strict = strict_mode(self.on_degenerate)
         n = x.shape[0]
         svx, svy = _thin_svd(xs), _thin_svd(ys)
         pair = self._penalty_pair()
@@ -278,40 +273,14 @@ class RegularizedCCA:
         self.canonical_correlations_ = column_correlations(u, v)
         self.x_structure_ = x_struct * sign
         self.y_structure_ = _structure(ys, v)
-        self.n_features_in_ = x.shape[1]
-        self.n_targets_in_ = y.shape[1]
         return self
 
     # -- projecting -------------------------------------------------------------------------
-
-    @overload
-    def transform(self, X: Any, Y: None = None) -> FloatArray: ...
-
-    @overload
-    def transform(self, X: Any, Y: Any) -> tuple[FloatArray, FloatArray]: ...
-
-    def transform(self, X: Any, Y: Any = None) -> FloatArray | tuple[FloatArray, FloatArray]:
-        """Canonical scores of new samples: ``((X - mean) / scale) a`` (and the same for Y)."""
-        self._check_fitted()
-        x = as_matrix(X, "X")
-        if x.shape[1] != self.n_features_in_:
-            raise InputError("X", f"has {x.shape[1]} columns, the model {self.n_features_in_}")
-        u: FloatArray = ((x - self.x_mean_) / self.x_scale_) @ self.x_weights_
-        if Y is None:
-            return u
-        y = as_matrix(Y, "Y")
-        if y.shape[1] != self.n_targets_in_:
-            raise InputError("Y", f"has {y.shape[1]} columns, the model {self.n_targets_in_}")
-        return u, ((y - self.y_mean_) / self.y_scale_) @ self.y_weights_
 
     def fit_transform(self, X: Any, Y: Any) -> tuple[FloatArray, FloatArray]:
         """Fit, then return the training scores."""
         self.fit(X, Y)
         return self.x_scores_, self.y_scores_
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "x_weights_"):
-            raise ConfigError("RegularizedCCA", "not fitted yet; call fit(X, Y) first")
 
     # -- honest numbers ---------------------------------------------------------------------
 
@@ -370,12 +339,6 @@ class RegularizedCCA:
         self.p_values_ = test.p_values
         self.null_distribution_ = test.null
         return self
-
-
-def _strict(on_degenerate: str) -> bool:
-    if on_degenerate not in ("raise", "ignore"):
-        raise ConfigError("on_degenerate", f"must be 'raise' or 'ignore', got {on_degenerate!r}")
-    return on_degenerate == "raise"
 
 
 def _structure(z: FloatArray, scores: FloatArray) -> FloatArray:

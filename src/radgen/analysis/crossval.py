@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +30,7 @@ from radgen.errors import ConfigError, InputError
 __all__ = [
     "HeldOut",
     "PermutationTest",
+    "TwoBlockEstimator",
     "TwoBlockModel",
     "aligned",
     "as_matrix",
@@ -39,6 +40,7 @@ __all__ = [
     "match_components",
     "permutation_pvalues",
     "standardize",
+    "strict_mode",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -390,3 +392,94 @@ def permutation_pvalues(
         exceed = int((null[:, r] >= observed[comp] - tol[comp]).sum())
         p[comp] = (1.0 + exceed) / (1.0 + n_permutations)
     return PermutationTest(p_values=p, null=null)
+
+
+def strict_mode(on_degenerate: str) -> bool:
+    """``on_degenerate`` ("raise" or "ignore") as a flag: raise on degenerate data."""
+    if on_degenerate not in ("raise", "ignore"):
+        raise ConfigError("on_degenerate", f"must be 'raise' or 'ignore', got {on_degenerate!r}")
+    return on_degenerate == "raise"
+
+
+class TwoBlockEstimator:
+    """Validation, standardization and ``transform`` shared by CCA and the PLS models.
+
+    Subclasses set ``x_weights_`` / ``y_weights_`` in ``fit`` (the default ``transform``
+    projects the standardized blocks on them).
+    """
+
+    n_components: int
+    on_degenerate: Literal["raise", "ignore"]
+
+    def _standardize_pair(
+        self, X: Any, Y: Any
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """Both blocks validated (same rows, finite), as given and standardized.
+
+        Returns ``(x, y, x_std, y_std)`` and stores the scalers.
+        """
+        x = as_matrix(X, "X")
+        y = as_matrix(Y, "Y")
+        if x.shape[0] != y.shape[0]:
+            raise InputError("X, Y", f"row counts differ ({x.shape[0]} vs {y.shape[0]})")
+        if self.n_components < 1:
+            raise ConfigError("n_components", f"must be at least 1, got {self.n_components}")
+        strict = strict_mode(self.on_degenerate)
+        xs, self.x_mean_, self.x_scale_ = standardize(x, "X", strict=strict)
+        ys, self.y_mean_, self.y_scale_ = standardize(y, "Y", strict=strict)
+        self.n_features_in_ = x.shape[1]
+        self.n_targets_in_ = y.shape[1]
+        return x, y, xs, ys
+
+    def _prepare(self, X: Any, Y: Any, *, symmetric: bool) -> tuple[FloatArray, FloatArray]:
+        """:meth:`_standardize_pair` after checking `n_components` against the data's rank."""
+        _, _, xs, ys = self._standardize_pair(X, Y)
+        n, p, q = xs.shape[0], xs.shape[1], ys.shape[1]
+        limit = min(n - 1, p, *((q,) if symmetric else ()))
+        if self.n_components > limit:
+            raise InputError(
+                "X, Y",
+                f"at most {limit} component(s) for {n} samples, {p} x and "
+                f"{q} y variables; {self.n_components} requested",
+            )
+        return xs, ys
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "x_weights_"):
+            raise ConfigError(type(self).__name__, "not fitted yet; call fit(X, Y) first")
+
+    def _std_x(self, X: Any) -> FloatArray:
+        self._check_fitted()
+        x = as_matrix(X, "X")
+        if x.shape[1] != self.n_features_in_:
+            raise InputError("X", f"has {x.shape[1]} columns, the model {self.n_features_in_}")
+        return (x - self.x_mean_) / self.x_scale_
+
+    def _std_y(self, Y: Any) -> FloatArray:
+        y = as_matrix(Y, "Y")
+        if y.shape[1] != self.n_targets_in_:
+            raise InputError("Y", f"has {y.shape[1]} columns, the model {self.n_targets_in_}")
+        return (y - self.y_mean_) / self.y_scale_
+
+    @overload
+    def transform(self, X: Any, Y: None = None) -> FloatArray: ...
+
+    @overload
+    def transform(self, X: Any, Y: Any) -> tuple[FloatArray, FloatArray]: ...
+
+    def transform(self, X: Any, Y: Any = None) -> FloatArray | tuple[FloatArray, FloatArray]:
+        """Scores of new samples: ``((X - mean) / scale) W_x`` (and the same for Y)."""
+        t = self._std_x(X) @ self.x_weights_
+        return t if Y is None else (t, self._std_y(Y) @ self.y_weights_)
+
+    # populated by fit
+    x_mean_: FloatArray
+    x_scale_: FloatArray
+    y_mean_: FloatArray
+    y_scale_: FloatArray
+    n_features_in_: int
+    n_targets_in_: int
+    x_weights_: FloatArray
+    y_weights_: FloatArray
+    x_scores_: FloatArray
+    y_scores_: FloatArray

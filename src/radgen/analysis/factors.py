@@ -33,7 +33,6 @@ import numpy as np
 import pandas as pd
 from scipy.special import digamma, gammaln
 
-from radgen.analysis.cca import _strict
 from radgen.analysis.crossval import (
     FloatArray,
     IntArray,
@@ -44,6 +43,7 @@ from radgen.analysis.crossval import (
     match_components,
     permutation_pvalues,
     standardize,
+    strict_mode,
 )
 from radgen.errors import ConfigError, InputError
 
@@ -211,7 +211,9 @@ class FactorModel:
                     f"view {name}",
                     f"has {arr.shape[0]} rows, the first view {n} (rows are samples)",
                 )
-            std, mean, scale = standardize(arr, f"view {name}", strict=_strict(self.on_degenerate))
+            std, mean, scale = standardize(
+                arr, f"view {name}", strict=strict_mode(self.on_degenerate)
+            )
             if self.scale_views:
                 scale = scale * np.sqrt(arr.shape[1])
                 std = std / np.sqrt(arr.shape[1])

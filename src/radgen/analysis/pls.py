@@ -21,17 +21,17 @@ from typing import Any, Literal, Self, overload
 
 import numpy as np
 
-from radgen.analysis.cca import _strict, _structure
+from radgen.analysis.cca import _structure
 from radgen.analysis.crossval import (
     FloatArray,
+    TwoBlockEstimator,
     as_matrix,
     column_correlations,
     heldout_correlations,
     kfold_indices,
     permutation_pvalues,
-    standardize,
 )
-from radgen.errors import ConfigError, InputError
+from radgen.errors import InputError
 
 __all__ = ["PLSSVD", "PLSRegression"]
 
@@ -43,62 +43,7 @@ def _flip(u: FloatArray, v: FloatArray) -> tuple[FloatArray, FloatArray]:
     return u * sign, v * sign
 
 
-class _TwoBlock:
-    """Validation, standardization and the shared ``transform`` / ``assess`` plumbing."""
-
-    n_components: int
-    on_degenerate: Literal["raise", "ignore"]
-
-    def _prepare(self, X: Any, Y: Any, *, symmetric: bool) -> tuple[FloatArray, FloatArray]:
-        x = as_matrix(X, "X")
-        y = as_matrix(Y, "Y")
-        if x.shape[0] != y.shape[0]:
-            raise InputError("X, Y", f"row counts differ ({x.shape[0]} vs {y.shape[0]})")
-        if self.n_components < 1:
-            raise ConfigError("n_components", f"must be at least 1, got {self.n_components}")
-        limit = min(x.shape[0] - 1, x.shape[1], *((y.shape[1],) if symmetric else ()))
-        if self.n_components > limit:
-            raise InputError(
-                "X, Y",
-                f"at most {limit} component(s) for {x.shape[0]} samples, {x.shape[1]} x and "
-                f"{y.shape[1]} y variables; {self.n_components} requested",
-            )
-        strict = _strict(self.on_degenerate)
-        xs, self.x_mean_, self.x_scale_ = standardize(x, "X", strict=strict)
-        ys, self.y_mean_, self.y_scale_ = standardize(y, "Y", strict=strict)
-        self.n_features_in_ = x.shape[1]
-        self.n_targets_in_ = y.shape[1]
-        return xs, ys
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "x_weights_"):
-            raise ConfigError(type(self).__name__, "not fitted yet; call fit(X, Y) first")
-
-    def _std_x(self, X: Any) -> FloatArray:
-        self._check_fitted()
-        x = as_matrix(X, "X")
-        if x.shape[1] != self.n_features_in_:
-            raise InputError("X", f"has {x.shape[1]} columns, the model {self.n_features_in_}")
-        return (x - self.x_mean_) / self.x_scale_
-
-    def _std_y(self, Y: Any) -> FloatArray:
-        y = as_matrix(Y, "Y")
-        if y.shape[1] != self.n_targets_in_:
-            raise InputError("Y", f"has {y.shape[1]} columns, the model {self.n_targets_in_}")
-        return (y - self.y_mean_) / self.y_scale_
-
-    # populated by fit
-    x_mean_: FloatArray
-    x_scale_: FloatArray
-    y_mean_: FloatArray
-    y_scale_: FloatArray
-    n_features_in_: int
-    n_targets_in_: int
-    x_scores_: FloatArray
-    y_scores_: FloatArray
-
-
-class PLSSVD(_TwoBlock):
+class PLSSVD(TwoBlockEstimator):
     """PLS-SVD: SVD of the standardized cross-product ``X'Y`` (see module docstring).
 
     Parameters
@@ -159,17 +104,6 @@ class PLSSVD(_TwoBlock):
         self.y_structure_ = _structure(ys, self.y_scores_)
         return self
 
-    @overload
-    def transform(self, X: Any, Y: None = None) -> FloatArray: ...
-
-    @overload
-    def transform(self, X: Any, Y: Any) -> tuple[FloatArray, FloatArray]: ...
-
-    def transform(self, X: Any, Y: Any = None) -> FloatArray | tuple[FloatArray, FloatArray]:
-        """Scores of new samples: ``t = ((X - mean) / scale) U`` (and ``s`` for Y)."""
-        t = self._std_x(X) @ self.x_weights_
-        return t if Y is None else (t, self._std_y(Y) @ self.y_weights_)
-
     def assess(
         self,
         X: Any,
@@ -209,7 +143,7 @@ class PLSSVD(_TwoBlock):
         return self
 
 
-class PLSRegression(_TwoBlock):
+class PLSRegression(TwoBlockEstimator):
     """PLS regression (PLS2) with NIPALS deflation, exact per-component SVD (module docstring).
 
     Parameters
