@@ -179,3 +179,19 @@ def test_force2d_on_a_one_slice_roi_includes_shape2d_as_pyradiomics(axis: int) -
     if axis == 0:  # the one case PyRadiomics 3.0.1 computes shape2D for
         keys = extract(image, mask, (3.0, 0.7, 0.7), {**params, "convention": "pyradiomics"})
         assert "original_shape2D_Perimeter" in keys
+
+
+def test_image_type_arguments_override_the_settings_as_in_pyradiomics() -> None:
+    rng = np.random.default_rng(3)
+    image = np.round(rng.normal(40, 60, (12, 20, 20))).astype(np.int16)
+    mask = np.zeros(image.shape, dtype=np.uint8)
+    mask[3:9, 4:14, 4:14] = 1
+    params = {
+        "setting": {"binWidth": 25},
+        "imageType": {
+            "Original": {},
+            "LoG": {"sigma": [1.0], "binWidth": 5},
+            "Wavelet": {"binCount": 8},
+        },
+    }
+    assert _compare(image, mask, (2.5, 0.8, 0.8), params) is None  # PyRadiomics accepts it

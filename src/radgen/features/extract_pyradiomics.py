@@ -170,7 +170,8 @@ def extract_pyradiomics(
         out.update(_shape2d(prepared, s, classes["shape2D"]))
     texture = [c for c in classes if c not in {"shape", "shape2D", "firstorder"}]
     for item in filtered_images_detailed(prepared, None, None, settings.image_types, **kwargs):
-        local = settings.image_type_setting(_type_of(item.name))
+        # the image type's own settings: `setting` updated by its imageType arguments
+        local = _Setting.model_validate({**s.model_dump(by_alias=True), **item.settings})
         width = float(local.bin_width or 25)
         if "firstorder" in classes:
             fo = pyradiomics_firstorder(
@@ -230,21 +231,3 @@ def _shape2d(prepared: Any, setting: _Setting, wanted: list[str] | None) -> dict
     spacing2d = [s for a, s in enumerate(prepared.spacing) if a != axis]
     values = pyradiomics_shape2d(mask2d, spacing2d)
     return {f"original_shape2D_{k}": v for k, v in _select(values, "shape2D", wanted).items()}
-
-
-def _type_of(prefix: str) -> str:
-    """The ``imageType`` name of an image-type key prefix (``log-sigma-1-mm-3D`` -> ``LoG``)."""
-    if prefix == "original":
-        return "Original"
-    if prefix.startswith("log-sigma"):
-        return "LoG"
-    if prefix.startswith("wavelet"):
-        return "Wavelet"
-    names = {
-        "square": "Square",
-        "squareroot": "SquareRoot",
-        "logarithm": "Logarithm",
-        "exponential": "Exponential",
-        "gradient": "Gradient",
-    }
-    return names[prefix]
